@@ -1,0 +1,252 @@
+"""Terminal chat: ask questions of the local index or of a running server (``qa chat``).
+
+Interactive on a terminal (readline editing and history, slash commands); with questions piped on
+stdin it prints one answer block per line, or one JSON response per line with ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from qa import chat_render as render
+from qa.chat_client import Backend, ChatError, HttpBackend, LocalBackend, RequestRejected
+from qa.config import Settings
+
+PROMPT = "qa> "
+HISTORY_FILE = Path("~/.qa_chat_history")
+
+
+class Quit(Exception):
+    """Raised by ``/quit`` to end the session."""
+
+
+@dataclass
+class ChatSession:
+    """The state of one conversation: backend, passage count and the last answer."""
+
+    backend: Backend
+    out: Console
+    err: Console
+    top_k: int
+    max_top_k: int
+    json_mode: bool = False
+    last: dict[str, Any] | None = None
+    failures: int = field(default=0)
+
+    def handle(self, line: str) -> None:
+        """Run one input line: a ``/command`` or a question."""
+        line = line.strip()
+        if not line:
+            return
+        if line.startswith("/"):
+            self.command(line)
+        else:
+            self.ask(line)
+
+    def ask(self, question: str) -> None:
+        """Ask and show the answer; a refused question is reported, not fatal."""
+        try:
+            data = self.backend.ask(question, self.top_k)
+        except RequestRejected as exc:
+            self.failures += 1
+            self.error(str(exc))
+            return
+        self.last = data
+        if self.json_mode:
+            # Written directly: rich's print_json would pretty-print over several lines.
+            self.out.file.write(json.dumps(data, ensure_ascii=False) + "\n")
+            self.out.file.flush()
+            return
+        render.render_answer(self.out, data, self.titles())
+
+    def command(self, line: str) -> None:
+        """Dispatch a slash command."""
+        name, _, arg = line.partition(" ")
+        arg = arg.strip()
+        if name in ("/quit", "/exit", "/q"):
+            raise Quit
+        if name in ("/help", "/?"):
+            render.render_help(self.out, self.top_k)
+        elif name == "/k":
+            self.set_k(arg)
+        elif name == "/sources":
+            self.sources()
+        elif name == "/open":
+            self.open(arg)
+        else:
+            self.error(f"unknown command {name}; /help lists the commands")
+
+    def set_k(self, arg: str) -> None:
+        """``/k N``: how many passages to retrieve."""
+        if not arg.isdigit() or not 1 <= int(arg) <= self.max_top_k:
+            self.error(f"/k needs a whole number from 1 to {self.max_top_k} (now {self.top_k})")
+            return
+        self.top_k = int(arg)
+        self.out.print(Text(f"Retrieving {self.top_k} passages per question."))
+
+    def sources(self) -> None:
+        """``/sources``: the passages behind the last answer."""
+        if self.last is None:
+            self.error("no answer yet; ask a question first")
+            return
+        self.out.print(Text(f"Passages for: {self.last.get('question', '')}", style="bold"))
+        render.render_passages(self.out, self.last.get("passages", []), self.titles())
+
+    def open(self, arg: str) -> None:
+        """``/open N``: citation N's document around the quote, highlighted in place."""
+        citations = (self.last or {}).get("citations") or []
+        if not citations:
+            self.error("no citations to open; ask a question that gets an answer first")
+            return
+        if not arg.isdigit() or not 1 <= int(arg) <= len(citations):
+            self.error(f"/open needs a citation number from 1 to {len(citations)}")
+            return
+        cite = citations[int(arg) - 1]
+        try:
+            doc = self.backend.document(cite["doc_id"])
+        except RequestRejected as exc:
+            self.error(str(exc))
+            return
+        render.render_document(self.out, doc, cite["start"], cite["end"])
+
+    def titles(self) -> dict[str, str]:
+        """Document titles, or ids alone if the backend cannot list them."""
+        try:
+            return self.backend.titles()
+        except RequestRejected:
+            return {}
+
+    def error(self, message: str) -> None:
+        """One line on stderr."""
+        self.err.print(Text.assemble(("error: ", "bold red"), message))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(
+        prog="qa chat",
+        description="Ask questions of the documents. Interactive on a terminal; "
+        "otherwise reads one question per line from stdin.",
+    )
+    parser.add_argument("--url", help="talk to a running qa server, e.g. http://127.0.0.1:8000")
+    parser.add_argument("--corpus", type=Path, help="corpus folder (default: $QA_CORPUS or seeds/)")
+    parser.add_argument("--index-dir", type=Path, help="index folder (default: $QA_INDEX_DIR)")
+    parser.add_argument("--no-build", action="store_true", help="fail instead of building the index")
+    parser.add_argument("-k", "--top-k", type=int, help="passages to retrieve per question")
+    parser.add_argument("--json", action="store_true", help="print the API's JSON, one per line")
+    parser.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    return parser.parse_args(argv)
+
+
+def open_backend(args: argparse.Namespace, settings: Settings) -> Backend:
+    """The server named by ``--url``, or the local index (built first unless ``--no-build``)."""
+    if args.url:
+        backend: Backend = HttpBackend(args.url)
+        backend.health()  # fail now, in one line, if nothing is listening
+        return backend
+    return LocalBackend.open(settings, build=not args.no_build)
+
+
+def setup_history() -> None:
+    """Readline editing plus a history file kept between sessions, where readline exists."""
+    try:
+        import readline
+    except ImportError:  # not on every platform; input() still works without it
+        return
+    path = HISTORY_FILE.expanduser()
+    try:
+        readline.read_history_file(path)
+    except OSError:
+        pass  # first run, or an unreadable file: start with an empty history
+    readline.set_history_length(1000)
+    import atexit
+
+    atexit.register(_save_history, readline, path)
+
+
+def _save_history(readline: Any, path: Path) -> None:
+    try:
+        readline.write_history_file(path)
+    except OSError:
+        pass  # a read-only home is no reason to fail on exit
+
+
+def interactive(session: ChatSession) -> int:
+    """The prompt loop; Ctrl-D, Ctrl-C at the prompt and ``/quit`` all leave with status 0."""
+    setup_history()
+    while True:
+        try:
+            line = input(PROMPT)
+        except (EOFError, KeyboardInterrupt):
+            session.out.print()
+            return 0
+        try:
+            session.handle(line)
+        except Quit:
+            return 0
+        except KeyboardInterrupt:
+            session.error("interrupted")  # Ctrl-C during an answer cancels just that answer
+        except ChatError as exc:
+            session.error(str(exc))  # e.g. the server went away; it may come back
+        session.out.print()
+
+
+def piped(session: ChatSession, lines: Iterable[str]) -> int:
+    """One answer per input line; stops at the first error that is not about one question."""
+    first = True
+    for raw in lines:
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not first and not session.json_mode:
+            session.out.print()
+        first = False
+        try:
+            session.handle(line)
+        except Quit:
+            break
+    return 1 if session.failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for ``qa chat`` and ``scripts/chat.py``; returns the exit status."""
+    args = parse_args(argv)
+    out = render.make_console(args.color)
+    err = render.make_console(args.color, file=sys.stderr)
+    try:
+        settings = Settings.from_env().with_overrides(corpus=args.corpus, index_dir=args.index_dir)
+        top_k = args.top_k or settings.top_k
+        if not 1 <= top_k <= settings.max_top_k:
+            raise ChatError(f"--top-k must be from 1 to {settings.max_top_k}")
+        tty = sys.stdin.isatty()
+        if tty:
+            err.print(Text("Loading…", style="dim"))
+        backend = open_backend(args, settings)
+        session = ChatSession(backend, out, err, top_k, settings.max_top_k, json_mode=args.json)
+        if not tty:
+            return piped(session, sys.stdin)
+        render.render_banner(out, backend.description, backend.health())
+        return interactive(session)
+    except ChatError as exc:
+        err.print(Text.assemble(("error: ", "bold red"), str(exc)))
+        return 1
+    except ValueError as exc:  # a malformed QA_* variable, say
+        err.print(Text.assemble(("error: ", "bold red"), str(exc)))
+        return 2
+    except KeyboardInterrupt:
+        err.print()
+        return 130
+    except BrokenPipeError:
+        # The reader (e.g. `head`) left; point stdout at devnull so the exit flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
