@@ -1,0 +1,230 @@
+"""``qa eval`` / ``scripts/evaluate.py``: run a question set and report the figures."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from qa import __version__
+from qa.errors import QAError
+from qa.eval_report import (
+    BaselineError,
+    delta_rows,
+    deltas,
+    describe_miss,
+    load_baseline,
+    misses,
+    summary_rows,
+    write_report,
+)
+from qa.eval_runner import (
+    RECORDS,
+    Backend,
+    HttpBackend,
+    LocalBackend,
+    RunState,
+    now_iso,
+    open_run,
+    run_questions,
+)
+from qa.evaluation import Judgement, aggregate
+from qa.questions import Question, QuestionFileError, load_questions, sample
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface of the evaluation tool."""
+    p = argparse.ArgumentParser(
+        prog="qa eval",
+        description="Run a question set (JSONL or SQuAD JSON) and report answer, retrieval, "
+        "abstention, citation and latency figures.",
+    )
+    p.add_argument("questions", type=Path, help="question file: .jsonl or SQuAD .json")
+    p.add_argument(
+        "--url", help="a running server (e.g. http://127.0.0.1:8000); default: in-process"
+    )
+    p.add_argument("--index-dir", type=Path, help="index folder for in-process runs")
+    p.add_argument("--out", type=Path, help="output folder (default: reports/<timestamp>)")
+    p.add_argument("--top-k", type=_bounded(1, 50), default=10, help="passages requested (10)")
+    p.add_argument("--concurrency", type=_bounded(1, 256), default=1, help="worker threads (1)")
+    p.add_argument("--limit", type=_bounded(1, 10**9), help="a random sample of N questions")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed for --limit (0)")
+    p.add_argument("--baseline", type=Path, help="an earlier report.json to compare against")
+    p.add_argument("--fresh", action="store_true", help="start over instead of resuming --out")
+    p.add_argument("--max-misses", type=_bounded(0, 10**9), default=20, help="misses to print")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _bounded(low: int, high: int) -> Any:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the evaluation; 0 when it completes, 2 on a setup error, 130 when interrupted."""
+    args = build_parser().parse_args(argv)
+    try:
+        return evaluate(args)
+    except (QAError, QuestionFileError, BaselineError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        hint = f": run the same command with --out {args.out} to resume" if args.out else ""
+        print(f"\ninterrupted{hint}", file=sys.stderr)
+        return 130
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """Load, run (resuming what ``--out`` already holds), report and print."""
+    questions = load_questions(args.questions)
+    selected = sample(questions, args.limit, args.seed)
+    baseline = load_baseline(args.baseline) if args.baseline else None
+    backend: Backend
+    if args.url:
+        backend, source = HttpBackend(args.url), {"url": args.url.rstrip("/"), "index_dir": None}
+    else:
+        local = LocalBackend(args.index_dir)
+        backend, source = local, {"url": None, "index_dir": str(local.index_dir)}
+    health = backend.health()
+    args.out = args.out or Path("reports") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    key = {
+        "questions": str(args.questions.resolve()),
+        "seed": args.seed,
+        "top_k": args.top_k,
+        **source,
+    }
+    started = now_iso()
+    state, done = open_run(args.out, key, health.get("index", health), args.fresh)
+    pending = [q for q in selected if q.id not in done]
+    print(
+        f"{len(selected)} questions ({len(selected) - len(pending)} already done) against "
+        f"{source['url'] or source['index_dir']} -> {args.out}",
+        file=sys.stderr,
+    )
+    _run_session(args, backend, state, selected, pending, done)
+    records = [done[q.id] for q in selected]
+    figures = aggregate(_judgements(records), wall_s=state.wall_s, depth=args.top_k)
+    report: dict[str, Any] = {
+        "settings": {
+            **{k: getattr(args, k) for k in ("limit", "seed", "top_k", "concurrency")},
+            "questions": str(args.questions),
+            "questions_sha256": hashlib.sha256(args.questions.read_bytes()).hexdigest(),
+            **source,
+            "out": str(args.out),
+            "qa_version": __version__,
+        },
+        "index": health,
+        "started": started,
+        "finished": now_iso(),
+        "sessions": state.sessions,
+        "figures": figures,
+    }
+    if baseline is not None:
+        report["baseline"] = str(args.baseline)
+        report["deltas"] = deltas(figures, baseline)
+    _rewrite_records(args.out, records, done)
+    write_report(args.out, report, records)
+    _print(report, records, args.max_misses)
+    return 0
+
+
+def _run_session(
+    args: argparse.Namespace,
+    backend: Backend,
+    state: RunState,
+    selected: list[Question],
+    pending: list[Question],
+    done: dict[str, dict],
+) -> None:
+    from tqdm import tqdm
+
+    selected_ids = {q.id for q in selected}
+    bar = tqdm(
+        total=len(selected),
+        initial=len(selected) - len(pending),
+        unit="q",
+        desc="eval",
+        disable=True if args.no_progress else None,
+    )
+    log = (args.out / RECORDS).open("a", encoding="utf-8")
+    finished = 0
+
+    def on_done(record: dict) -> None:
+        nonlocal finished
+        log.write(json.dumps(record, ensure_ascii=False) + "\n")
+        log.flush()  # so a crash loses at most the questions still in flight
+        finished += 1
+        if not record["verdict"].get("error"):
+            done[record["id"]] = record
+        bar.update()
+        bar.set_postfix_str(_running(done, selected_ids), refresh=False)
+
+    clock = time.perf_counter()
+    try:
+        run_questions(
+            pending, backend, top_k=args.top_k, concurrency=args.concurrency, on_done=on_done
+        )
+    finally:
+        bar.close()
+        log.close()
+        if finished:
+            elapsed = round(time.perf_counter() - clock, 3)
+            state.sessions.append(
+                {"started": now_iso(), "elapsed_s": elapsed, "completed": finished,
+                 "concurrency": args.concurrency}
+            )  # fmt: skip
+            state.save(args.out)
+
+
+def _running(done: dict[str, dict], ids: set[str]) -> str:
+    verdicts = [r["verdict"] for i, r in done.items() if i in ids]
+    answerable = [v for v in verdicts if v["answerable"]]
+    hit = sum(v["answer_hit"] for v in answerable) / len(answerable) if answerable else 0.0
+    return f"hit={100 * hit:.0f}%"
+
+
+def _judgements(records: list[dict]) -> list[Judgement]:
+    return [Judgement.from_dict(r["verdict"]) for r in records]
+
+
+def _rewrite_records(out: Path, records: list[dict], done: dict[str, dict]) -> None:
+    # The append log becomes one record per question, in question-file order, keeping any
+    # finished questions outside this selection for a later, larger --limit.
+    chosen = {r["id"] for r in records}
+    ordered = records + [r for i, r in done.items() if i not in chosen]
+    tmp = out / (RECORDS + ".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered), "utf-8")
+    tmp.replace(out / RECORDS)
+
+
+def _print(report: dict[str, Any], records: list[dict], max_misses: int) -> None:
+    counts = report["figures"]["counts"]
+    print(
+        f"\n{counts['questions']} questions: {counts['answerable']} answerable, "
+        f"{counts['unanswerable']} unanswerable, {counts['errors']} errors"
+    )
+    rows = summary_rows(report["figures"])
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"  {label:<{width}}  {value}")
+    if report.get("deltas"):
+        print(f"\nagainst {report['baseline']}:")
+        for label, old, new, delta in delta_rows(report["deltas"]):
+            print(f"  {label:<{width}}  {old:>10} -> {new:>10}  {delta}")
+    wrong = misses(records)
+    print(f"\nmisses: {len(wrong)}" + (f" (first {max_misses})" if len(wrong) > max_misses else ""))
+    for m in wrong[:max_misses]:
+        question, gold, said = describe_miss(m)
+        print(f"  [{m['id']}] {m['miss']}: {question}\n      gold: {gold}\n      we:   {said}")
+    print(f"\nreport: {Path(report['settings']['out']) / 'report.md'}")

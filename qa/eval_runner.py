@@ -1,0 +1,294 @@
+"""Run a question set against the pipeline in-process or a server over HTTP, resumably.
+
+Each finished question is appended to ``questions.jsonl`` in the output folder as it completes;
+``run.json`` beside it holds the settings that must match for a later run to continue it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from qa.errors import QAError
+from qa.evaluation import Judgement, failed, judge
+from qa.questions import Question
+
+RECORDS = "questions.jsonl"
+STATE = "run.json"
+
+
+class EvalError(QAError):
+    """The evaluation cannot start: unreachable server, or an output folder from another run."""
+
+    code = "eval_error"
+
+
+class AskFailed(Exception):
+    """One question's request failed; the run records it and goes on."""
+
+
+class Backend(Protocol):
+    """Where answers come from: the local pipeline or a running server."""
+
+    def health(self) -> dict[str, Any]: ...
+    def ask(self, question: str, top_k: int) -> dict[str, Any]: ...
+    def document_text(self, doc_id: str) -> str | None: ...
+
+
+class LocalBackend:
+    """The pipeline loaded in this process from an index folder."""
+
+    def __init__(self, index_dir: Path | None = None) -> None:
+        # Imported here so HTTP runs never pay for loading torch and the model.
+        from qa.config import Settings
+        from qa.pipeline import QAPipeline
+
+        settings = Settings.from_env(**({"index_dir": index_dir} if index_dir else {}))
+        self.index_dir = settings.index_dir
+        self.pipeline = QAPipeline.load(settings)
+
+    def health(self) -> dict[str, Any]:
+        return dict(self.pipeline.health())
+
+    def ask(self, question: str, top_k: int) -> dict[str, Any]:
+        try:
+            return self.pipeline.ask(question, top_k).to_dict()
+        except QAError as exc:
+            raise AskFailed(f"{exc.code}: {exc}") from exc
+
+    def document_text(self, doc_id: str) -> str | None:
+        try:
+            return self.pipeline.document_text(doc_id)
+        except QAError:
+            return None
+
+
+class HttpBackend:
+    """A running ``qa`` server; one ``requests`` session per worker thread."""
+
+    def __init__(self, url: str, timeout: float = 120.0) -> None:
+        import requests  # only HTTP runs need it
+
+        self._requests = requests
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._local = threading.local()
+
+    def _session(self) -> Any:
+        if not hasattr(self._local, "session"):
+            self._local.session = self._requests.Session()
+        return self._local.session
+
+    def health(self) -> dict[str, Any]:
+        try:
+            resp = self._session().get(f"{self.url}/api/health", timeout=self.timeout)
+        except self._requests.RequestException as exc:
+            raise EvalError(f"cannot reach {self.url}: {_reason(exc)}") from None
+        if resp.status_code != 200:
+            raise EvalError(f"{self.url}/api/health answered {resp.status_code}: {_message(resp)}")
+        return dict(resp.json())
+
+    def ask(self, question: str, top_k: int) -> dict[str, Any]:
+        body = {"question": question, "top_k": top_k}
+        try:
+            resp = self._session().post(f"{self.url}/api/ask", json=body, timeout=self.timeout)
+        except self._requests.RequestException as exc:
+            raise AskFailed(_reason(exc)) from exc
+        if resp.status_code != 200:
+            raise AskFailed(f"HTTP {resp.status_code}: {_message(resp)}")
+        return dict(resp.json())
+
+    def document_text(self, doc_id: str) -> str | None:
+        # Doc ids may hold "/": quote each segment and keep the slashes as the route expects.
+        path = "/".join(quote(part, safe="") for part in doc_id.split("/"))
+        try:
+            resp = self._session().get(f"{self.url}/api/documents/{path}", timeout=self.timeout)
+        except self._requests.RequestException:
+            return None
+        return resp.json().get("text") if resp.status_code == 200 else None
+
+
+def _reason(exc: Exception) -> str:
+    # requests nests the useful part ("Connection refused") deep inside a long repr.
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "timed out"):
+        if marker in text:
+            return marker.lower()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _message(resp: Any) -> str:
+    try:
+        return str(resp.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return resp.text[:200]
+
+
+class DocumentCache:
+    """Raw document texts fetched once per doc id, shared by the worker threads."""
+
+    def __init__(self, fetch: Callable[[str], str | None]) -> None:
+        self._fetch = fetch
+        self._texts: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+
+    def get(self, doc_id: str) -> str | None:
+        """The raw text of ``doc_id``, or None if the service does not know it."""
+        with self._lock:
+            if doc_id in self._texts:
+                return self._texts[doc_id]
+        text = self._fetch(doc_id)  # outside the lock: a slow fetch must not block the others
+        with self._lock:
+            self._texts[doc_id] = text
+        return text
+
+
+def citation_valid(citation: dict[str, Any], docs: DocumentCache) -> bool:
+    """True if the cited document's raw text sliced at ``[start:end]`` equals the quote."""
+    text = docs.get(str(citation.get("doc_id", "")))
+    start, end = citation.get("start"), citation.get("end")
+    if text is None or not isinstance(start, int) or not isinstance(end, int):
+        return False
+    return text[start:end] == citation.get("quote")
+
+
+def evaluate_one(q: Question, backend: Backend, docs: DocumentCache, top_k: int) -> dict:
+    """Ask one question, judge the response, and return its ``questions.jsonl`` record."""
+    started = time.perf_counter()
+    try:
+        response = backend.ask(q.question, top_k)
+    except AskFailed as exc:
+        latency = (time.perf_counter() - started) * 1000
+        return _record(q, {}, [], failed(q.id, q.answerable, str(exc), latency))
+    latency = (time.perf_counter() - started) * 1000
+    valid = [citation_valid(c, docs) for c in response.get("citations", [])]
+    verdict = judge(
+        qid=q.id,
+        golds=q.answers,
+        gold_docs=q.docs,
+        response=response,
+        citations_valid=sum(valid),
+        latency_ms=latency,
+    )
+    return _record(q, response, valid, verdict)
+
+
+def _record(q: Question, response: dict, valid: list[bool], verdict: Judgement) -> dict:
+    return {
+        "id": q.id,
+        "question": q.question,
+        "gold_answers": list(q.answers),
+        "gold_docs": list(q.docs),
+        "answer": response.get("answer"),
+        "short_answer": response.get("short_answer"),
+        "confidence": response.get("confidence"),
+        "citations": [
+            {**c, "valid": ok} for c, ok in zip(response.get("citations", []), valid, strict=True)
+        ],
+        # Passage texts are left out: the rank below already says what they were needed for.
+        "passages": [
+            {k: p.get(k) for k in ("rank", "doc_id", "chunk_id", "score")}
+            for p in response.get("passages", [])
+        ],
+        "first_correct_rank": verdict.rank,
+        "timings_ms": response.get("timings_ms"),
+        "verdict": verdict.to_dict(),
+    }
+
+
+@dataclass
+class RunState:
+    """What an output folder remembers between sessions of one run."""
+
+    key: dict[str, Any]
+    index: Any
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def wall_s(self) -> float:
+        """Time spent answering, summed over sessions (start-up excluded)."""
+        return sum(s["elapsed_s"] for s in self.sessions)
+
+    def save(self, out_dir: Path) -> None:
+        """Write ``run.json``."""
+        data = {"key": self.key, "index": self.index, "sessions": self.sessions}
+        (out_dir / STATE).write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def open_run(out_dir: Path, key: dict[str, Any], index: Any, fresh: bool) -> tuple[RunState, dict]:
+    """Start or continue the run in ``out_dir``: its state and the finished records by id."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state_path, records_path = out_dir / STATE, out_dir / RECORDS
+    if fresh or not state_path.exists():
+        records_path.unlink(missing_ok=True)
+        state = RunState(key=key, index=index)
+        state.save(out_dir)
+        return state, {}
+    old = json.loads(state_path.read_text())
+    for name, now, then in [("settings", key, old.get("key")), ("index", index, old.get("index"))]:
+        if _jsonable(now) != then:
+            raise EvalError(
+                f"{out_dir} holds a run with different {name}; pass --fresh to start over "
+                "or choose another --out"
+            )
+    state = RunState(key=key, index=index, sessions=old.get("sessions", []))
+    return state, load_records(records_path)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def load_records(path: Path) -> dict[str, dict]:
+    """Finished records by id; the last one wins and failed ones are dropped so they rerun."""
+    records: dict[str, dict] = {}
+    if not path.exists():
+        return records
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a crash: that question simply runs again
+        if record.get("verdict", {}).get("error") is None:
+            records[record["id"]] = record
+        else:
+            records.pop(record["id"], None)
+    return records
+
+
+def run_questions(
+    pending: Sequence[Question],
+    backend: Backend,
+    *,
+    top_k: int,
+    concurrency: int,
+    on_done: Callable[[dict], None],
+) -> None:
+    """Answer ``pending`` on ``concurrency`` threads, calling ``on_done`` in this thread per record.
+
+    On KeyboardInterrupt, queued questions are cancelled and the interrupt propagates; what has
+    been passed to ``on_done`` is already saved.
+    """
+    docs = DocumentCache(backend.document_text)
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="qa-eval")
+    try:
+        futures: list[Future] = [
+            pool.submit(evaluate_one, q, backend, docs, top_k) for q in pending
+        ]
+        for future in as_completed(futures):
+            on_done(future.result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601, seconds precision."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
