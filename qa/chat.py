@@ -141,7 +141,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--url", help="talk to a running qa server, e.g. http://127.0.0.1:8000")
     parser.add_argument("--corpus", type=Path, help="corpus folder (default: $QA_CORPUS or seeds/)")
     parser.add_argument("--index-dir", type=Path, help="index folder (default: $QA_INDEX_DIR)")
-    parser.add_argument("--no-build", action="store_true", help="fail instead of building the index")
+    parser.add_argument(
+        "--no-build", action="store_true", help="fail instead of building the index"
+    )
     parser.add_argument("-k", "--top-k", type=int, help="passages to retrieve per question")
     parser.add_argument("--json", action="store_true", help="print the API's JSON, one per line")
     parser.add_argument("--color", choices=["auto", "always", "never"], default="auto")
@@ -225,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     err = render.make_console(args.color, file=sys.stderr)
     try:
         settings = Settings.from_env().with_overrides(corpus=args.corpus, index_dir=args.index_dir)
-        top_k = args.top_k or settings.top_k
+        top_k = settings.top_k if args.top_k is None else args.top_k
         if not 1 <= top_k <= settings.max_top_k:
             raise ChatError(f"--top-k must be from 1 to {settings.max_top_k}")
         tty = sys.stdin.isatty()

@@ -148,7 +148,9 @@ def render_abstention(console: Console, data: dict[str, Any], titles: dict[str, 
     render_passages(console, data.get("passages", []), titles)
 
 
-def render_passages(console: Console, passages: list[dict[str, Any]], titles: dict[str, str]) -> None:
+def render_passages(
+    console: Console, passages: list[dict[str, Any]], titles: dict[str, str]
+) -> None:
     """Retrieved passages in rank order, each cut to a readable length."""
     if not passages:
         console.print(Text("  (no passages retrieved)", style="dim"))
