@@ -1,0 +1,218 @@
+"""The extractive reader: from retrieved chunks to a quoted, cited answer, or an honest abstention.
+
+Each sentence of the retrieved chunks is scored on how well it answers the question: embedding
+similarity, how much of the question's (IDF-weighted) vocabulary it and its neighbours contain, and
+whether it holds a span of the kind the question asks for (a date for "when", a number for "how
+many"...). The best sentence is the answer; the same evidence gives the confidence, and below the
+threshold the reader abstains. Pure: no I/O, everything it needs is passed in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa import answer_types
+from qa.schema import Citation, Hit, Sentence
+from qa.text import STOPWORDS, content_terms, stem, words
+
+# Words that shape a question but are not what it is about.
+_QUESTION_FILLER = frozenset(
+    "kind type sort name named call called many much year years date day time person people thing "
+    "way happen happened exactly around approximately roughly".split()
+)
+# Scoring weights, set by hand on the development set (see README, "How answers are chosen").
+_W_DENSE, _W_COVER, _W_WINDOW, _W_TYPE, _W_RANK = 1.0, 1.0, 0.5, 0.35, 0.1
+
+
+@dataclass(frozen=True)
+class TermStats:
+    """Inverse document frequencies over sentences; unseen terms weigh the most."""
+
+    idf: Mapping[str, float]
+    unseen_idf: float
+
+    @classmethod
+    def from_term_sets(cls, term_sets: Sequence[frozenset[str]]) -> TermStats:
+        df: dict[str, int] = {}
+        for terms in term_sets:
+            for term in terms:
+                df[term] = df.get(term, 0) + 1
+        n = len(term_sets)
+        idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+        return cls(idf, math.log(1 + (n + 0.5) / 0.5))
+
+    def weight(self, term: str) -> float:
+        return self.idf.get(term, self.unseen_idf)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why a sentence was scored as it was (kept for diagnostics and calibration)."""
+
+    sentence_id: int
+    score: float
+    dense: float
+    cover: float
+    window_cover: float
+    type_match: float
+    rank: int
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The reader's verdict: the answer span and how sure it is."""
+
+    answerable: bool
+    text: str | None
+    short_answer: str | None
+    confidence: float
+    citations: tuple[Citation, ...]
+    evidence: Evidence | None
+
+
+def question_terms(question: str) -> frozenset[str]:
+    """The stemmed terms a good answer sentence should share with the question."""
+    return frozenset(
+        stem(w) for w in words(question)
+        if w.lower() not in STOPWORDS and w.lower() not in _QUESTION_FILLER
+    )
+
+
+class Reader:
+    """Chooses and cites the answer sentence among the retrieved chunks."""
+
+    def __init__(
+        self,
+        sentences: Sequence[Sentence],
+        sentence_vectors: np.ndarray,
+        documents: Mapping[str, tuple[str, str]],
+        *,
+        threshold: float = 0.5,
+    ) -> None:
+        """``documents`` maps doc_id to ``(title, raw_text)``."""
+        self._sentences = sentences
+        self._vectors = sentence_vectors
+        self._documents = documents
+        self._terms = [frozenset(content_terms(s.text)) for s in sentences]
+        self._stats = TermStats.from_term_sets(self._terms)
+        self.threshold = threshold
+
+    def read(self, question: str, question_vector: np.ndarray, hits: Sequence[Hit]) -> Reading:
+        """The best-supported answer to ``question`` from ``hits``, or an abstention."""
+        q_terms = question_terms(question) or frozenset(content_terms(question))
+        kind = answer_types.expected_type(question)
+        scored = self._score_sentences(q_terms, kind, question_vector, hits)
+        if not scored:
+            return Reading(False, None, None, 0.0, (), None)
+        best = max(scored, key=lambda e: e.score)
+        confidence = confidence_of(best, kind)
+        if confidence < self.threshold:
+            return Reading(False, None, None, confidence, (), best)
+        span = self._answer_span(best.sentence_id)
+        text = " ".join(self._sentences[i].text for i in span)
+        short = short_answer(text, q_terms, kind)
+        return Reading(True, text, short, confidence, (self._cite(span),), best)
+
+    def _score_sentences(
+        self, q_terms: frozenset[str], kind: str | None, q_vector: np.ndarray, hits: Sequence[Hit]
+    ) -> list[Evidence]:
+        rank_of: dict[int, int] = {}
+        for hit in hits:
+            for sid in range(hit.chunk.first_sentence, hit.chunk.last_sentence + 1):
+                rank_of.setdefault(sid, hit.rank)
+        if not rank_of:
+            return []
+        ids = sorted(rank_of)
+        dense = self._vectors[ids] @ np.asarray(q_vector, dtype=np.float32)
+        total = sum(self._stats.weight(t) for t in q_terms) or 1.0
+        evidence = []
+        for sid, similarity in zip(ids, dense.tolist(), strict=True):
+            cover = sum(self._stats.weight(t) for t in q_terms & self._terms[sid]) / total
+            window = sum(self._stats.weight(t) for t in q_terms & self._window_terms(sid)) / total
+            type_match = self._type_match(sid, q_terms, kind)
+            rank = rank_of[sid]
+            score = (
+                _W_DENSE * similarity + _W_COVER * cover + _W_WINDOW * window
+                + _W_TYPE * type_match + _W_RANK / rank
+            )
+            evidence.append(Evidence(sid, score, similarity, cover, window, type_match, rank))
+        return evidence
+
+    def _window_terms(self, sid: int) -> frozenset[str]:
+        """Terms of the sentence, its neighbours in the same document, and the title."""
+        doc_id = self._sentences[sid].doc_id
+        terms = set(self._terms[sid])
+        for other in (sid - 1, sid + 1):
+            if 0 <= other < len(self._sentences) and self._sentences[other].doc_id == doc_id:
+                terms |= self._terms[other]
+        terms.update(content_terms(self._documents[doc_id][0]))
+        return frozenset(terms)
+
+    def _type_match(self, sid: int, q_terms: frozenset[str], kind: str | None) -> float:
+        """1 when the sentence holds a new span of the asked-for kind, 0 when not, 0.5 if no cue."""
+        if kind is None:
+            return 0.5
+        spans = novel_spans(self._sentences[sid].text, q_terms, kind)
+        if kind in answer_types.STRICT_TYPES:
+            return 1.0 if spans else 0.0
+        return 0.75 if spans else 0.5
+
+    def _answer_span(self, sid: int) -> list[int]:
+        """The sentence, plus the next one when it alone is too short to stand as an answer."""
+        sentence = self._sentences[sid]
+        nxt = sid + 1
+        too_short = len(sentence.text.split()) < 6 or sentence.text.rstrip().endswith(":")
+        if too_short and nxt < len(self._sentences) and self._sentences[nxt].doc_id == sentence.doc_id:
+            return [sid, nxt]
+        return [sid]
+
+    def _cite(self, span: Sequence[int]) -> Citation:
+        first, last = self._sentences[span[0]], self._sentences[span[-1]]
+        title, raw = self._documents[first.doc_id]
+        return Citation(1, first.doc_id, title, first.start, last.end, raw[first.start : last.end])
+
+
+def novel_spans(text: str, q_terms: frozenset[str], kind: str) -> list[answer_types.Span]:
+    """Candidate spans of ``kind`` in ``text`` that the question does not already contain."""
+    novel = []
+    for span in answer_types.candidate_spans(text, kind):
+        terms = set(content_terms(span.text))
+        if terms and not terms <= q_terms:
+            novel.append(span)
+    return novel
+
+
+def confidence_of(best: Evidence, kind: str | None) -> float:
+    """How likely the best sentence answers the question, in [0, 1].
+
+    Missing question vocabulary near the answer is the strongest sign that the documents do not
+    hold the answer; a missing span of a strictly typed kind (no date for "when") is the next.
+    """
+    z = 6.0 * (best.window_cover - 0.55) + 4.0 * (best.dense - 0.35) + 1.5 * (best.type_match - 0.5)
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def short_answer(text: str, q_terms: frozenset[str], kind: str | None) -> str | None:
+    """The span of the asked-for kind nearest to the question's words in ``text``, if any."""
+    if kind is None:
+        return None
+    spans = novel_spans(text, q_terms, kind)
+    if not spans:
+        return None
+    anchors = [i for i, w in _word_positions(text) if stem(w) in q_terms]
+    if not anchors:
+        return spans[0].text
+    return min(spans, key=lambda s: (min(abs(s.start - a) for a in anchors), s.start)).text
+
+
+def _word_positions(text: str) -> list[tuple[int, str]]:
+    positions, pos = [], 0
+    for word in words(text):
+        pos = text.find(word, pos)
+        positions.append((pos, word))
+        pos += len(word)
+    return positions

@@ -1,0 +1,105 @@
+"""Answer-type cues: what kind of answer a question asks for, and candidate spans of that kind."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PERSON, DATE, NUMBER, MONEY, PLACE, NAME = "person", "date", "number", "money", "place", "name"
+
+_MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+    r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+)
+_YEAR = r"(?:1[0-9]{3}|20[0-9]{2})s?"
+_NUMBER_WORD = (
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+    r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|"
+    r"eighty|ninety|hundred|thousand|million|billion|trillion|dozen|dozens|hundreds|thousands)"
+)
+_PATTERNS = {
+    DATE: re.compile(
+        rf"\b(?:{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+{_YEAR})?|\d{{1,2}}\s+{_MONTH}(?:\s+{_YEAR})?"
+        rf"|{_MONTH}\s+{_YEAR}|{_MONTH}(?=[\s,.;])|{_YEAR}|(?:spring|summer|autumn|fall|winter)\s+(?:of\s+)?{_YEAR})"
+    ),
+    MONEY: re.compile(
+        rf"(?:[$€£¥]\s?\d[\d,.]*(?:\s+(?:million|billion|trillion))?|\b\d[\d,.]*\s+(?:million\s+|billion\s+)?"
+        r"(?:dollars|euros|pounds|yen|rubles|roubles|USD|EUR))",
+        re.IGNORECASE,
+    ),
+    NUMBER: re.compile(
+        rf"(?:\b\d[\d,.]*%?|\b{_NUMBER_WORD}(?:[\s-]+{_NUMBER_WORD})*\b)", re.IGNORECASE
+    ),
+}
+# A run of capitalised words, allowing a few lower-case joiners ("Institute for Peace Research").
+_NAME_SPAN = re.compile(
+    r"(?:[A-Z][\w’'.-]*[\w]|[A-Z])(?:\s+(?:(?:of|for|and|the|de|von|van|la|al)\s+)?"
+    r"(?:[A-Z][\w’'.-]*[\w]|[A-Z]))*"
+)
+_TYPE_CUES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\bhow (?:much|many dollars)\b.*\b(?:cost|price|pay|paid|spend|spent|worth|budget|fund)", re.I), MONEY),
+    (re.compile(r"\b(?:how (?:many|much|long|far|old|large|big|high)|what (?:number|percentage|percent|amount)|what (?:is|was|are|were) the (?:range|distance|length|height|population|size|speed|number))\b", re.I), NUMBER),
+    (re.compile(r"\b(?:when|what (?:year|date|month|day|time)|which (?:year|date|month|day))\b", re.I), DATE),
+    (re.compile(r"\b(?:who|whom|whose)\b", re.I), PERSON),
+    (re.compile(r"\b(?:where|(?:what|which) (?:city|country|countries|state|place|region|town|continent|capital|location))\b", re.I), PLACE),
+    (re.compile(r"\b(?:which|what)\b", re.I), NAME),
+]
+# Only these cues are strict: a sentence lacking such a span cannot answer the question.
+STRICT_TYPES = {PERSON, DATE, NUMBER, MONEY, PLACE}
+
+
+@dataclass(frozen=True)
+class Span:
+    """A candidate answer span inside a sentence: ``text[start:end]``."""
+
+    start: int
+    end: int
+    text: str
+
+
+def expected_type(question: str) -> str | None:
+    """The kind of answer the question asks for, or None when it gives no cue."""
+    for pattern, kind in _TYPE_CUES:
+        if pattern.search(question):
+            return kind
+    return None
+
+
+def candidate_spans(sentence: str, kind: str) -> list[Span]:
+    """Spans of ``sentence`` that could be an answer of ``kind``."""
+    if kind in _PATTERNS:
+        pattern = _PATTERNS[kind]
+        return [_trimmed(sentence, m.start(), m.end()) for m in pattern.finditer(sentence)]
+    spans = [
+        Span(m.start(), m.end(), m.group())
+        for m in _NAME_SPAN.finditer(sentence)
+        if not _CALENDAR_WORD.fullmatch(m.group())
+    ]
+    if kind == PLACE or kind == PERSON:
+        return [s for s in spans if not _is_sentence_initial_word(sentence, s)]
+    return spans
+
+
+def _trimmed(sentence: str, start: int, end: int) -> Span:
+    while end > start and sentence[end - 1] in " ,.;:":
+        end -= 1
+    return Span(start, end, sentence[start:end])
+
+
+_CALENDAR_WORD = re.compile(
+    rf"{_MONTH}|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday", re.IGNORECASE
+)
+
+
+def _is_sentence_initial_word(sentence: str, span: Span) -> bool:
+    """A lone capitalised word at the start of a sentence is usually not a name ("The", "But")."""
+    return span.start == 0 and " " not in span.text and span.text.lower() in _COMMON_INITIALS
+
+
+_COMMON_INITIALS = {
+    "the", "a", "an", "but", "and", "or", "if", "in", "on", "at", "as", "it", "this", "that",
+    "these", "those", "he", "she", "they", "we", "i", "there", "then", "so", "while", "when",
+    "after", "before", "since", "even", "still", "first", "second", "third", "some", "most",
+    "many", "other", "such", "despite", "although", "however", "thus", "indeed", "ahead",
+    "earlier", "also", "both", "each", "one", "yes", "no", "for", "from", "with", "by",
+}  # fmt: skip

