@@ -165,8 +165,8 @@ def _run_session(
         log.write(json.dumps(record, ensure_ascii=False) + "\n")
         log.flush()  # so a crash loses at most the questions still in flight
         finished += 1
-        if not record["verdict"].get("error"):
-            done[record["id"]] = record
+        # Failed records count in this report; load_records() drops them so a resume retries.
+        done[record["id"]] = record
         bar.update()
         bar.set_postfix_str(_running(done, selected_ids), refresh=False)
 

@@ -148,7 +148,10 @@ def describe_miss(r: dict) -> tuple[str, str, str]:
         said = f"(abstained, confidence {r['verdict']['confidence']:.2f})"
     else:
         answer = " ".join(str(r.get("answer") or "").split())
-        said = f"{answer[:160]} (confidence {r['verdict']['confidence']:.2f})"
+        answer = answer if len(answer) <= 160 else answer[:159] + "…"
+        short = r.get("short_answer")
+        said = f"[{short}] {answer}" if short and short != answer else answer
+        said = f"{said} (confidence {r['verdict']['confidence']:.2f})"
     return r["question"], gold, said
 
 
@@ -205,7 +208,7 @@ def write_charts(out_dir: Path, figures: dict[str, Any], records: Sequence[dict]
     measured = [(k, 100 * v) for k, v in enumerate(curve, start=1) if v is not None]
     ax.plot([k for k, _ in measured], [v for _, v in measured], marker="o")
     ks = list(range(1, len(curve) + 1))
-    ax.set(xlabel="k (passages)", ylabel="retrieval hit@k (%)", ylim=(0, 100), xticks=ks)
+    ax.set(xlabel="k (passages)", ylabel="retrieval hit@k (%)", ylim=(0, 102), xticks=ks)
     ax.set_title("Retrieval hit@k (answerable questions)")
     ax.grid(alpha=0.3)
     save(fig, CHARTS[0])

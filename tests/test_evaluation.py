@@ -59,7 +59,9 @@ def test_normalize_output_has_no_runs_of_whitespace_or_upper_case(text: str) -> 
 
 
 @given(st.text(), st.text(min_size=1), st.text())
-def test_a_gold_is_found_wherever_it_sits_between_spaces(before: str, gold: str, after: str) -> None:
+def test_a_gold_is_found_wherever_it_sits_between_spaces(
+    before: str, gold: str, after: str
+) -> None:
     if normalize(gold):
         assert contains_answer(f"{before} {gold} {after}", [gold])
 
@@ -221,7 +223,12 @@ def test_aggregate_hand_computed_figures() -> None:
     assert (a["precision"], a["recall"], a["f1"]) == (0.5, 0.5, 0.5)
     assert a["baseline_always_answer_f1"] == 0.0
     assert a["baseline_never_answer_f1"] == pytest.approx(2 * (1 / 3) / (1 / 3 + 1))
-    assert f["citations"] == {"total": 8, "valid": 4, "validity": 0.5, "answers_without_citation": 0}
+    assert f["citations"] == {
+        "total": 8,
+        "valid": 4,
+        "validity": 0.5,
+        "answers_without_citation": 0,
+    }
     lat = f["latency"]
     assert lat["client_ms"]["p50"] == 35 and lat["server_ms"]["p50"] == 17.5
     assert lat["throughput_qps"] == 3.0

@@ -1,0 +1,237 @@
+"""The evaluation tool end to end: real runs on the seed index, resume, errors, baselines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qa import eval_cli
+from qa.eval_cli import main
+from qa.eval_runner import AskFailed
+from qa.evaluation import answer_hit, normalize
+
+QUESTIONS = Path(__file__).parent / "fixtures" / "eval" / "questions.jsonl"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _records(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "questions.jsonl").read_text().splitlines()]
+
+
+def _report(out: Path) -> dict:
+    return json.loads((out / "report.json").read_text())
+
+
+def _run(*args: str) -> int:
+    return main([*map(str, args), "--no-progress"])
+
+
+@pytest.fixture(scope="module")
+def full_run(seed_settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One in-process run over the whole fixture set, shared by the checks below."""
+    out = tmp_path_factory.mktemp("eval") / "run"
+    assert _run(QUESTIONS, "--index-dir", seed_settings.index_dir, "--out", out) == 0
+    return out
+
+
+def test_run_writes_every_output_file(full_run: Path) -> None:
+    for name in ("report.json", "report.md", "questions.jsonl", "run.json"):
+        assert (full_run / name).stat().st_size > 0
+    for name in ("hit_at_k.png", "reliability.png", "latency.png"):
+        assert (full_run / name).read_bytes().startswith(PNG_MAGIC)
+    md = (full_run / "report.md").read_text()
+    assert "| answer hit |" in md and "![reliability.png](reliability.png)" in md
+
+
+def test_report_holds_settings_index_manifest_and_sane_figures(
+    full_run: Path, seed_settings: Any
+) -> None:
+    report = _report(full_run)
+    s = report["settings"]
+    assert (s["top_k"], s["limit"], s["url"]) == (10, None, None)
+    assert s["index_dir"] == str(seed_settings.index_dir)
+    assert report["index"]["documents"] == 5 and "settings" in report["index"]["index"]
+    f = report["figures"]
+    assert f["counts"] == {
+        "questions": 8, "answerable": 6, "unanswerable": 2,
+        "answered": f["counts"]["answered"], "abstained": f["counts"]["abstained"], "errors": 0,
+    }  # fmt: skip
+    r = f["retrieval"]
+    assert 0.0 <= r["hit@1"] <= r["hit@5"] <= r["hit@10"] <= 1.0
+    assert r["hit@10"] >= 0.5  # the fixture questions quote their article almost verbatim
+    assert 0.0 <= f["answer"]["hit"] <= 1.0
+    lat = f["latency"]["client_ms"]
+    assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"]
+    assert f["latency"]["throughput_qps"] > 0
+
+
+def test_records_agree_with_the_judging_rules(full_run: Path, seed_settings: Any) -> None:
+    records = _records(full_run)
+    assert [r["id"] for r in records] == [f"t-0{i}" for i in range(1, 9)]
+    for r in records:
+        v = r["verdict"]
+        answered = not v["abstained"]
+        assert v["answer_hit"] == answer_hit(answered, r["answer"], r["gold_answers"])
+        assert len(r["passages"]) == 10
+        for c in r["citations"]:
+            # Judge citations independently of the service: the file as decoded UTF-8.
+            raw = (seed_settings.corpus / c["doc_id"]).read_bytes().decode("utf-8")
+            assert c["valid"] == (raw[c["start"] : c["end"]] == c["quote"])
+    report = _report(full_run)
+    hits = sum(r["verdict"]["answer_hit"] for r in records)
+    assert report["figures"]["answer"]["hit"] == pytest.approx(hits / 6)
+
+
+def test_resume_runs_only_the_new_questions(seed_settings: Any, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    common = ("--index-dir", seed_settings.index_dir, "--out", out, "--seed", "5")
+    assert _run(QUESTIONS, *common, "--limit", "3") == 0
+    first = {r["id"]: r for r in _records(out)}
+    assert len(first) == 3
+
+    assert _run(QUESTIONS, *common, "--limit", "6") == 0
+    second = {r["id"]: r for r in _records(out)}
+    assert len(second) == 6 and set(first) < set(second)
+    # Re-asked questions would have fresh timings; the old records are kept as they were.
+    for qid, record in first.items():
+        assert second[qid]["verdict"]["latency_ms"] == record["verdict"]["latency_ms"]
+    sessions = json.loads((out / "run.json").read_text())["sessions"]
+    assert [s["completed"] for s in sessions] == [3, 3]
+    assert _report(out)["figures"]["counts"]["questions"] == 6
+
+
+def test_other_settings_refuse_to_resume_until_fresh(
+    seed_settings: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    common = ("--index-dir", seed_settings.index_dir, "--out", out, "--limit", "2")
+    assert _run(QUESTIONS, *common) == 0
+    capsys.readouterr()
+    assert _run(QUESTIONS, *common, "--top-k", "3") == 2
+    err = capsys.readouterr().err.strip()
+    assert "different settings" in err and "--fresh" in err and "\n" not in err
+    assert _run(QUESTIONS, *common, "--top-k", "3", "--fresh") == 0
+    assert json.loads((out / "run.json").read_text())["key"]["top_k"] == 3
+    assert _report(out)["figures"]["retrieval"]["hit@5"] is None  # not measured at top-k 3
+
+
+def test_baseline_deltas(full_run: Path, seed_settings: Any, tmp_path: Path) -> None:
+    out = tmp_path / "again"
+    args = (QUESTIONS, "--index-dir", seed_settings.index_dir, "--out", out)
+    assert _run(*args, "--baseline", full_run / "report.json") == 0
+    report = _report(out)
+    hit = report["deltas"]["answer.hit"]
+    assert hit["old"] == _report(full_run)["figures"]["answer"]["hit"]
+    assert hit["delta"] == pytest.approx(hit["new"] - hit["old"])
+    assert "latency.client_ms.p95" in report["deltas"]
+    assert "## Against baseline" in (out / "report.md").read_text()
+
+
+def test_http_run_matches_in_process(full_run: Path, live_server: str, tmp_path: Path) -> None:
+    out = tmp_path / "http"
+    assert _run(QUESTIONS, "--url", live_server, "--out", out, "--concurrency", "3") == 0
+    local = {r["id"]: r for r in _records(full_run)}
+    for r in _records(out):
+        assert r["answer"] == local[r["id"]]["answer"]
+        assert r["first_correct_rank"] == local[r["id"]]["first_correct_rank"]
+        assert all(c["valid"] for c in r["citations"]) == all(
+            c["valid"] for c in local[r["id"]]["citations"]
+        )
+    assert _report(out)["settings"]["url"] == live_server.rstrip("/")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--url", "http://127.0.0.1:9"), "cannot reach http://127.0.0.1:9"),
+        (("--baseline", "/nonexistent/report.json"), "baseline report not found"),
+    ],
+)
+def test_setup_errors_are_one_line(
+    extra: tuple[str, ...], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(QUESTIONS, "--out", tmp_path / "o", *extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_missing_question_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(tmp_path / "nope.jsonl", "--out", tmp_path / "o") == 2
+    assert (
+        capsys.readouterr().err.strip() == f"error: question file not found: {tmp_path}/nope.jsonl"
+    )
+
+
+def test_no_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(QUESTIONS, "--index-dir", tmp_path / "empty", "--out", tmp_path / "o") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+
+
+class FakeBackend:
+    """Answers from a table; ``fail`` ids raise like a server error would."""
+
+    def __init__(self, fail: set[str] | None = None) -> None:
+        self.index_dir = Path("/fake/index")
+        self.fail = fail or set()
+        self.asked: list[str] = []
+        self.text = "Anders Fogh Rasmussen met Sergei Lavrov in Brussels."
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", "index": {"built_at": "fixed"}}
+
+    def ask(self, question: str, top_k: int) -> dict[str, Any]:
+        self.asked.append(question)
+        if any(normalize(q) in normalize(question) for q in self.fail):
+            raise AskFailed("HTTP 500: boom")
+        return {
+            "answerable": True,
+            "answer": self.text,
+            "short_answer": "Lavrov",
+            "confidence": 0.7,
+            "citations": [{"n": 1, "doc_id": "d", "start": 0, "end": 6, "quote": "Anders"}],
+            "passages": [{"rank": 1, "doc_id": "002_04c91fd3f0a7243f.txt", "text": self.text}],
+            "timings_ms": {"total": 1.0},
+        }
+
+    def document_text(self, doc_id: str) -> str | None:
+        return self.text if doc_id == "d" else None
+
+
+def test_failed_questions_are_reported_then_retried_on_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = FakeBackend(fail={"capital of Australia"})
+    monkeypatch.setattr(eval_cli, "LocalBackend", lambda index_dir: backend)
+    out = tmp_path / "run"
+    assert _run(QUESTIONS, "--out", out) == 0
+    f = _report(out)["figures"]
+    assert f["counts"]["errors"] == 1
+    assert f["citations"]["validity"] == 1.0
+    assert f["answer"]["hit"] == pytest.approx(3 / 6)  # Rasmussen, Lavrov, Brussels
+    assert f["abstention"]["abstain_rate"] == 0.0
+    misses = (out / "report.md").read_text()
+    assert misses.index("wrong answer") < misses.index("error: HTTP 500")
+
+    backend.fail, backend.asked = set(), []
+    assert _run(QUESTIONS, "--out", out) == 0
+    assert backend.asked == ["What is the capital of Australia?"]
+    assert _report(out)["figures"]["counts"]["errors"] == 0
+
+
+def test_a_line_cut_short_by_a_crash_is_asked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = FakeBackend()
+    monkeypatch.setattr(eval_cli, "LocalBackend", lambda index_dir: backend)
+    out = tmp_path / "run"
+    assert _run(QUESTIONS, "--out", out, "--concurrency", "4") == 0
+    lines = (out / "questions.jsonl").read_text().splitlines()
+    (out / "questions.jsonl").write_text("\n".join(lines[:5]) + "\n" + lines[5][:40])
+    backend.asked = []
+    assert _run(QUESTIONS, "--out", out) == 0
+    assert len(backend.asked) == 3
+    assert len(_records(out)) == 8
