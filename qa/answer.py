@@ -26,6 +26,8 @@ _QUESTION_FILLER = frozenset(
 )
 # Scoring weights, set by hand on the development set (see README, "How answers are chosen").
 _W_DENSE, _W_COVER, _W_WINDOW, _W_TYPE, _W_RANK = 1.0, 1.0, 0.5, 0.35, 0.1
+# A neighbouring sentence joins the answer when it adds this share of the question's weight.
+_NEIGHBOUR_GAIN = 0.2
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ class Reader:
         confidence = confidence_of(best, kind)
         if confidence < self.threshold:
             return Reading(False, None, None, confidence, (), best)
-        span = self._answer_span(best.sentence_id)
+        span = self._answer_span(best.sentence_id, q_terms)
         text = " ".join(self._sentences[i].text for i in span)
         short = short_answer(text, q_terms, kind)
         return Reading(True, text, short, confidence, (self._cite(span),), best)
@@ -161,14 +163,26 @@ class Reader:
             return 1.0 if spans else 0.0
         return 0.75 if spans else 0.5
 
-    def _answer_span(self, sid: int) -> list[int]:
-        """The sentence, plus the next one when it alone is too short to stand as an answer."""
+    def _answer_span(self, sid: int, q_terms: frozenset[str]) -> list[int]:
+        """The sentence, plus a neighbour that holds question words it lacks or that it leads into.
+
+        Answers often straddle two sentences: "X stressed that both sides should give up Y." /
+        "Such an agreement would Z." The neighbour carries what the question asks about.
+        """
         sentence = self._sentences[sid]
-        nxt = sid + 1
-        too_short = len(sentence.text.split()) < 6 or sentence.text.rstrip().endswith(":")
-        if too_short and nxt < len(self._sentences) and self._sentences[nxt].doc_id == sentence.doc_id:
-            return [sid, nxt]
-        return [sid]
+        span = [sid]
+        total = sum(self._stats.weight(t) for t in q_terms) or 1.0
+        missing = q_terms - self._terms[sid]
+        for other in (sid - 1, sid + 1):
+            if not 0 <= other < len(self._sentences) or self._sentences[other].doc_id != sentence.doc_id:
+                continue
+            gain = sum(self._stats.weight(t) for t in missing & self._terms[other]) / total
+            leads_in = other == sid + 1 and (
+                len(sentence.text.split()) < 6 or sentence.text.rstrip().endswith(":")
+            )
+            if gain >= _NEIGHBOUR_GAIN or leads_in:
+                span.append(other)
+        return sorted(span)
 
     def _cite(self, span: Sequence[int]) -> Citation:
         first, last = self._sentences[span[0]], self._sentences[span[-1]]
@@ -192,7 +206,9 @@ def confidence_of(best: Evidence, kind: str | None) -> float:
     Missing question vocabulary near the answer is the strongest sign that the documents do not
     hold the answer; a missing span of a strictly typed kind (no date for "when") is the next.
     """
-    z = 6.0 * (best.window_cover - 0.55) + 4.0 * (best.dense - 0.35) + 1.5 * (best.type_match - 0.5)
+    z = 6.0 * (best.window_cover - 0.55) + 4.0 * (best.dense - 0.35)
+    if kind in answer_types.STRICT_TYPES:
+        z += 0.5 if best.type_match else -2.5
     return 1.0 / (1.0 + math.exp(-z))
 
 

@@ -19,8 +19,8 @@ _NUMBER_WORD = (
 )
 _PATTERNS = {
     DATE: re.compile(
-        rf"\b(?:{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+{_YEAR})?|\d{{1,2}}\s+{_MONTH}(?:\s+{_YEAR})?"
-        rf"|{_MONTH}\s+{_YEAR}|{_MONTH}(?=[\s,.;])|{_YEAR}|(?:spring|summer|autumn|fall|winter)\s+(?:of\s+)?{_YEAR})"
+        rf"\b(?:{_MONTH}\s+{_YEAR}\b|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s+{_YEAR})?"
+        rf"|\d{{1,2}}\s+{_MONTH}(?:\s+{_YEAR})?|{_MONTH}(?=[\s,.;])|{_YEAR}|(?:spring|summer|autumn|fall|winter)\s+(?:of\s+)?{_YEAR})"
     ),
     MONEY: re.compile(
         rf"(?:[$€£¥]\s?\d[\d,.]*(?:\s+(?:million|billion|trillion))?|\b\d[\d,.]*\s+(?:million\s+|billion\s+)?"
@@ -34,15 +34,16 @@ _PATTERNS = {
 # A run of capitalised words, allowing a few lower-case joiners ("Institute for Peace Research").
 _NAME_SPAN = re.compile(
     r"(?:[A-Z][\w’'.-]*[\w]|[A-Z])(?:\s+(?:(?:of|for|and|the|de|von|van|la|al)\s+)?"
-    r"(?:[A-Z][\w’'.-]*[\w]|[A-Z]))*"
+    r"(?:[A-Z][\w’'.-]*[\w]|[A-Z]|\d[\w-]*))*"
 )
-_TYPE_CUES: list[tuple[re.Pattern[str], str]] = [
+_TYPE_CUES: list[tuple[re.Pattern[str], str | None]] = [
     (re.compile(r"\bhow (?:much|many dollars)\b.*\b(?:cost|price|pay|paid|spend|spent|worth|budget|fund)", re.I), MONEY),
     (re.compile(r"\b(?:how (?:many|much|long|far|old|large|big|high)|what (?:number|percentage|percent|amount)|what (?:is|was|are|were) the (?:range|distance|length|height|population|size|speed|number))\b", re.I), NUMBER),
     (re.compile(r"\b(?:when|what (?:year|date|month|day|time)|which (?:year|date|month|day))\b", re.I), DATE),
     (re.compile(r"\b(?:who|whom|whose)\b", re.I), PERSON),
     (re.compile(r"\b(?:where|(?:what|which) (?:city|country|countries|state|place|region|town|continent|capital|location))\b", re.I), PLACE),
-    (re.compile(r"\b(?:which|what)\b", re.I), NAME),
+    (re.compile(r"\bwhat (?:kind|type|sort)s? of\b", re.I), None),
+    (re.compile(r"\b(?:which|what (?:is|was) the name)\b", re.I), NAME),
 ]
 # Only these cues are strict: a sentence lacking such a span cannot answer the question.
 STRICT_TYPES = {PERSON, DATE, NUMBER, MONEY, PLACE}
@@ -61,7 +62,7 @@ def expected_type(question: str) -> str | None:
     """The kind of answer the question asks for, or None when it gives no cue."""
     for pattern, kind in _TYPE_CUES:
         if pattern.search(question):
-            return kind
+            return kind  # the first cue that matches decides, even when it says "no type"
     return None
 
 

@@ -9,11 +9,12 @@ import numpy as np
 
 from qa.errors import IndexMismatch
 
-FAISS_FILE = "chunks.faiss"
+CHUNK_FILE = "chunks.faiss"
+SENTENCE_FILE = "sentences.faiss"
 
 
 class ChunkIndex:
-    """Inner-product search over unit vectors (cosine similarity); row i is chunk i."""
+    """Inner-product search over unit vectors (cosine similarity); row i is chunk (or sentence) i."""
 
     def __init__(self, index: faiss.Index) -> None:
         self._index = index
@@ -47,14 +48,14 @@ class ChunkIndex:
         scores, rows = self._index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), k)
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
 
-    def save(self, folder: Path) -> None:
-        faiss.write_index(self._index, str(folder / FAISS_FILE))
+    def save(self, folder: Path, name: str = CHUNK_FILE) -> None:
+        faiss.write_index(self._index, str(folder / name))
 
     @classmethod
-    def load(cls, folder: Path) -> ChunkIndex:
+    def load(cls, folder: Path, name: str = CHUNK_FILE) -> ChunkIndex:
         """Read the index; a missing or damaged file is an ``IndexMismatch`` (rebuild)."""
         try:
-            return cls(faiss.read_index(str(folder / FAISS_FILE)))
+            return cls(faiss.read_index(str(folder / name)))
         except RuntimeError as exc:
             raise IndexMismatch(
                 f"the FAISS index in {folder} cannot be read ({str(exc).splitlines()[0]}); "

@@ -16,7 +16,7 @@ from qa.chunking import chunk_corpus
 from qa.config import TOKENIZER_NAME, Settings
 from qa.embedding import Embedder, MiniLMEmbedder
 from qa.errors import DocumentNotFound, IndexUnavailable, InvalidRequest
-from qa.index import ChunkIndex
+from qa.index import SENTENCE_FILE, ChunkIndex
 from qa.ingest import corpus_fingerprint, load_corpus
 from qa.lexical import LexicalIndex
 from qa.retrieval import Retriever
@@ -91,10 +91,12 @@ def build_index(
     chunk_vectors = embedder.encode([c.text for c in chunks], progress=progress)
     sentence_vectors = embedder.encode([s.text for s in sentences], progress=progress)
     dense = ChunkIndex.build(chunk_vectors, settings.faiss_factory)
+    sentence_index = ChunkIndex.build(sentence_vectors, settings.faiss_factory)
     lexical = LexicalIndex.build([c.text for c in chunks])
 
     def write(folder: Path) -> None:
         dense.save(folder)
+        sentence_index.save(folder, SENTENCE_FILE)
         lexical.save(folder)
         save_store(folder, docs, sentences, chunks, sentence_vectors)
         write_manifest(folder, {
@@ -144,7 +146,8 @@ class QAPipeline:
         documents, sentences, chunks, sentence_vectors = load_store(folder)
         self._documents = {d["doc_id"]: (d["title"], d["raw_text"]) for d in documents}
         self._retriever = Retriever(
-            chunks, ChunkIndex.load(folder), LexicalIndex.load(folder, len(chunks)),
+            chunks, ChunkIndex.load(folder), ChunkIndex.load(folder, SENTENCE_FILE),
+            LexicalIndex.load(folder, len(chunks)),
             depth=settings.candidate_depth, rrf_k=settings.rrf_k,
         )
         self._reader = Reader(

@@ -93,5 +93,19 @@ def stem(word: str) -> str:
 
 
 def content_terms(text: str) -> list[str]:
-    """Stemmed, stopword-free terms: what lexical matching compares."""
-    return [stem(w) for w in words(text) if w.lower() not in STOPWORDS]
+    """Stemmed, stopword-free terms: what lexical matching compares.
+
+    A hyphenated compound counts whole and by its word parts, so "NATO-Russia" also matches
+    "NATO"; codes like "TPY-2" do not yield a bare "2".
+    """
+    terms = []
+    for word in words(text):
+        if word.lower() in STOPWORDS:
+            continue
+        terms.append(stem(word))
+        if "-" in word:
+            terms.extend(
+                stem(p) for p in word.split("-")
+                if len(p) >= 3 and p.isalpha() and p.lower() not in STOPWORDS
+            )
+    return terms
