@@ -114,7 +114,9 @@ def evaluate(args: argparse.Namespace) -> int:
     )
     _run_session(args, backend, state, selected, pending, done)
     records = [done[q.id] for q in selected]
-    figures = aggregate(_judgements(records), wall_s=state.wall_s, depth=args.top_k)
+    figures = aggregate(
+        _judgements(records), wall_s=state.wall_s, completed=state.completed, depth=args.top_k
+    )
     report: dict[str, Any] = {
         "settings": {
             **{k: getattr(args, k) for k in ("limit", "seed", "top_k", "concurrency")},
@@ -170,7 +172,7 @@ def _run_session(
         bar.update()
         bar.set_postfix_str(_running(done, selected_ids), refresh=False)
 
-    clock = time.perf_counter()
+    clock, started = time.perf_counter(), now_iso()
     try:
         run_questions(
             pending, backend, top_k=args.top_k, concurrency=args.concurrency, on_done=on_done
@@ -181,7 +183,7 @@ def _run_session(
         if finished:
             elapsed = round(time.perf_counter() - clock, 3)
             state.sessions.append(
-                {"started": now_iso(), "elapsed_s": elapsed, "completed": finished,
+                {"started": started, "elapsed_s": elapsed, "completed": finished,
                  "concurrency": args.concurrency}
             )  # fmt: skip
             state.save(args.out)

@@ -217,6 +217,11 @@ class RunState:
         """Time spent answering, summed over sessions (start-up excluded)."""
         return sum(s["elapsed_s"] for s in self.sessions)
 
+    @property
+    def completed(self) -> int:
+        """Questions answered in :attr:`wall_s`; a crashed session recorded neither."""
+        return sum(s["completed"] for s in self.sessions)
+
     def save(self, out_dir: Path) -> None:
         """Write ``run.json``."""
         data = {"key": self.key, "index": self.index, "sessions": self.sessions}

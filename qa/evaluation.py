@@ -264,10 +264,15 @@ def _latency(values: Sequence[float]) -> dict[str, float | None]:
 
 
 def aggregate(
-    judgements: Sequence[Judgement], *, wall_s: float | None = None, depth: int = 10
+    judgements: Sequence[Judgement],
+    *,
+    wall_s: float | None = None,
+    completed: int | None = None,
+    depth: int = 10,
 ) -> dict[str, Any]:
     """All figures of a run; rates are fractions in [0, 1], ``None`` where undefined.
 
+    Throughput is ``completed`` questions (default: all judged) over ``wall_s`` seconds.
     ``depth`` is how many passages were requested: hit@k beyond it was not measured (None).
     """
     answerable = [j for j in judgements if j.answerable]
@@ -286,6 +291,7 @@ def aggregate(
     cited = sum(j.citations for j in judgements)
     ok = [j for j in judgements if j.error is None]
     server = [j.server_ms for j in ok if j.server_ms is not None]
+    timed = len(judgements) if completed is None else completed
     return {
         "counts": {
             "questions": len(judgements),
@@ -326,6 +332,7 @@ def aggregate(
             "client_ms": _latency([j.latency_ms for j in ok]),
             "server_ms": _latency(server),
             "wall_s": wall_s,
-            "throughput_qps": len(ok) / wall_s if wall_s else None,
+            "completed": timed,
+            "throughput_qps": timed / wall_s if wall_s else None,
         },
     }

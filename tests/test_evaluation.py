@@ -234,6 +234,12 @@ def test_aggregate_hand_computed_figures() -> None:
     assert lat["throughput_qps"] == 3.0
 
 
+def test_throughput_counts_only_the_timed_questions() -> None:
+    # A resumed run timed 4 of its 6 questions (a crashed session recorded no time).
+    lat = aggregate(RUN, wall_s=2.0, completed=4)["latency"]
+    assert lat["throughput_qps"] == 2.0 and lat["completed"] == 4
+
+
 def test_aggregate_marks_unmeasured_depths() -> None:
     f = aggregate(RUN, depth=3)
     assert f["retrieval"]["hit@5"] is None and f["retrieval"]["hit@10"] is None
