@@ -40,6 +40,7 @@ class ChatSession:
     top_k: int
     max_top_k: int
     json_mode: bool = False
+    echo: bool = True  # repeat each question above its answer
     last: dict[str, Any] | None = None
     failures: int = field(default=0)
 
@@ -67,7 +68,7 @@ class ChatSession:
             self.out.file.write(json.dumps(data, ensure_ascii=False) + "\n")
             self.out.file.flush()
             return
-        render.render_answer(self.out, data, self.titles())
+        render.render_answer(self.out, data, self.titles(), echo=self.echo)
 
     def command(self, line: str) -> None:
         """Dispatch a slash command."""
@@ -237,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         session = ChatSession(backend, out, err, top_k, settings.max_top_k, json_mode=args.json)
         if not tty:
             return piped(session, sys.stdin)
+        session.echo = False
         render.render_banner(out, backend.description, backend.health())
         return interactive(session)
     except ChatError as exc:

@@ -118,9 +118,12 @@ def render_banner(console: Console, description: str, health: dict[str, Any]) ->
     console.print(Text("Ask a question, or /help for commands. Ctrl-D quits.", style="dim"))
 
 
-def render_answer(console: Console, data: dict[str, Any], titles: dict[str, str]) -> None:
+def render_answer(
+    console: Console, data: dict[str, Any], titles: dict[str, str], echo: bool = True
+) -> None:
     """One answer block: the answer, its confidence and citations, or an abstention."""
-    console.print(Text.assemble(("Q: ", "bold"), data.get("question", "")))
+    if echo:  # piped output needs the question; at the prompt it is already on screen
+        console.print(Text.assemble(("Q: ", "bold"), data.get("question", "")))
     if not data.get("answerable") or not data.get("answer"):
         render_abstention(console, data, titles)
         return
