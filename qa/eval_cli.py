@@ -45,10 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
         "abstention, citation and latency figures.",
     )
     p.add_argument("questions", type=Path, help="question file: .jsonl or SQuAD .json")
-    p.add_argument(
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
         "--url", help="a running server (e.g. http://127.0.0.1:8000); default: in-process"
     )
-    p.add_argument("--index-dir", type=Path, help="index folder for in-process runs")
+    where.add_argument("--index-dir", type=Path, help="index folder for in-process runs")
     p.add_argument("--out", type=Path, help="output folder (default: reports/<timestamp>)")
     p.add_argument("--top-k", type=_bounded(1, 50), default=10, help="passages requested (10)")
     p.add_argument("--concurrency", type=_bounded(1, 256), default=1, help="worker threads (1)")
@@ -192,8 +193,14 @@ def _run_session(
 def _running(done: dict[str, dict], ids: set[str]) -> str:
     verdicts = [r["verdict"] for i, r in done.items() if i in ids]
     answerable = [v for v in verdicts if v["answerable"]]
-    hit = sum(v["answer_hit"] for v in answerable) / len(answerable) if answerable else 0.0
-    return f"hit={100 * hit:.0f}%"
+    unanswerable = [v for v in verdicts if not v["answerable"]]
+    shown = []
+    if answerable:
+        shown.append(f"hit={100 * sum(v['answer_hit'] for v in answerable) / len(answerable):.0f}%")
+    if unanswerable:
+        rate = sum(v["abstained"] for v in unanswerable) / len(unanswerable)
+        shown.append(f"abstain={100 * rate:.0f}%")
+    return " ".join(shown)
 
 
 def _judgements(records: list[dict]) -> list[Judgement]:

@@ -55,13 +55,12 @@ def deltas(current: dict[str, Any], baseline: dict[str, Any]) -> dict[str, dict[
     """``{key: {old, new, delta}}`` for every headline figure of two reports' ``figures``."""
     old, new = headline(baseline), headline(current)
     return {
-        key: {
-            "old": old[key],
-            "new": new[key],
-            "delta": None if old[key] is None or new[key] is None else new[key] - old[key],
-        }
-        for key in new
+        key: {"old": old[key], "new": new[key], "delta": _diff(new[key], old[key])} for key in new
     }
+
+
+def _diff(new: float | None, old: float | None) -> float | None:
+    return None if new is None or old is None else new - old
 
 
 class BaselineError(ValueError):

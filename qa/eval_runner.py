@@ -51,7 +51,7 @@ class LocalBackend:
         from qa.config import Settings
         from qa.pipeline import QAPipeline
 
-        settings = Settings.from_env(**({"index_dir": index_dir} if index_dir else {}))
+        settings = Settings.from_env().with_overrides(index_dir=index_dir)
         self.index_dir = settings.index_dir
         self.pipeline = QAPipeline.load(settings)
 
@@ -93,8 +93,14 @@ class HttpBackend:
         except self._requests.RequestException as exc:
             raise EvalError(f"cannot reach {self.url}: {_reason(exc)}") from None
         if resp.status_code != 200:
-            raise EvalError(f"{self.url}/api/health answered {resp.status_code}: {_message(resp)}")
-        return dict(resp.json())
+            raise EvalError(
+                f"{self.url}/api/health answered {resp.status_code} (is it a qa server?): "
+                f"{_message(resp)}"
+            )
+        try:
+            return dict(resp.json())
+        except ValueError:
+            raise EvalError(f"{self.url} is not a qa server (no JSON from /api/health)") from None
 
     def ask(self, question: str, top_k: int) -> dict[str, Any]:
         body = {"question": question, "top_k": top_k}
@@ -104,7 +110,10 @@ class HttpBackend:
             raise AskFailed(_reason(exc)) from exc
         if resp.status_code != 200:
             raise AskFailed(f"HTTP {resp.status_code}: {_message(resp)}")
-        return dict(resp.json())
+        try:
+            return dict(resp.json())
+        except ValueError as exc:
+            raise AskFailed(f"not JSON: {resp.text[:100]!r}") from exc
 
     def document_text(self, doc_id: str) -> str | None:
         # Doc ids may hold "/": quote each segment and keep the slashes as the route expects.
@@ -113,7 +122,10 @@ class HttpBackend:
             resp = self._session().get(f"{self.url}/api/documents/{path}", timeout=self.timeout)
         except self._requests.RequestException:
             return None
-        return resp.json().get("text") if resp.status_code == 200 else None
+        try:
+            return resp.json().get("text") if resp.status_code == 200 else None
+        except ValueError:
+            return None
 
 
 def _reason(exc: Exception) -> str:
@@ -129,7 +141,7 @@ def _message(resp: Any) -> str:
     try:
         return str(resp.json()["error"]["message"])
     except (ValueError, KeyError, TypeError):
-        return resp.text[:200]
+        return " ".join(resp.text.split())[:120]  # an HTML error page: one line of it is enough
 
 
 class DocumentCache:
