@@ -1,0 +1,275 @@
+"""Cleaning: boilerplate removal, unwrapping, hyphenation, and the offset map back to raw text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from qa.cleaning import CleanText, clean, display_form, is_boilerplate
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+SEED_FILES = sorted(p for p in SEEDS.iterdir() if p.suffix in {".txt", ".md"})
+
+# Hard-wrapped prose (a PDF export): short lines, words broken across line ends.
+WRAPPED = """\
+At their Lisbon summit meeting in November 2010,
+NATO leaders decided to develop a capa-
+bility to defend against limited ballistic mis-
+sile attack with the SM-3 interceptor and
+other long-range systems in the coming decade.
+
+A second paragraph begins here and it is
+wrapped at the same short width as the first.
+"""
+
+
+def assert_offsets_valid(raw: str, cleaned: CleanText) -> None:
+    """Every cleaned character maps into ``raw``: non-space characters to the same character,
+    spaces and newlines to raw whitespace; offsets strictly increase."""
+    assert len(cleaned.text) == len(cleaned.offsets)
+    for i, (ch, pos) in enumerate(zip(cleaned.text, cleaned.offsets, strict=True)):
+        assert 0 <= pos < len(raw), (i, pos)
+        if ch.isspace():
+            assert raw[pos].isspace() or raw[pos] == "\ufeff", (i, ch, pos, raw[pos])
+        else:
+            assert raw[pos] == ch, (i, ch, pos, raw[pos])
+    assert all(a < b for a, b in zip(cleaned.offsets, cleaned.offsets[1:], strict=False))
+
+
+# --- hyphenation, unwrapping, whitespace ---------------------------------------------------
+
+
+def test_word_broken_across_lines_is_rejoined_and_real_hyphens_stay() -> None:
+    cleaned = clean(WRAPPED)
+    assert "missile attack" in cleaned.text
+    assert "capability" in cleaned.text
+    assert "mis-" not in cleaned.text and "mis sile" not in cleaned.text
+    assert "SM-3" in cleaned.text
+    assert "long-range" in cleaned.text
+    assert_offsets_valid(WRAPPED, cleaned)
+
+
+def test_short_hyphen_break_example() -> None:
+    assert clean("The SM-3 mis-\nsile is long-range.").text == "The SM-3 missile is long-range."
+
+
+def test_hyphen_before_capital_is_not_a_line_break_hyphenation() -> None:
+    # "NATO-\nRussia" is a real compound broken at its hyphen: the next word is capitalised.
+    raw = "\n".join(["one two three four five six"] * 2 + ["the NATO-", "Russia council met", "end of it."])
+    assert "NATO- Russia" in clean(raw).text
+
+
+def test_hard_wrapped_lines_are_unwrapped_into_paragraphs() -> None:
+    text = clean(WRAPPED).text
+    paragraphs = text.split("\n")
+    assert len(paragraphs) == 2
+    assert paragraphs[0].startswith("At their Lisbon summit meeting in November 2010, NATO leaders decided")
+    assert paragraphs[0].endswith("in the coming decade.")
+    assert paragraphs[1] == (
+        "A second paragraph begins here and it is wrapped at the same short width as the first."
+    )
+
+
+def test_long_unwrapped_lines_stay_separate_paragraphs() -> None:
+    line = "This line is a whole paragraph of web prose that was never hard-wrapped by anyone at all."
+    raw = "\n".join(f"{line} It is line number {i}." for i in range(6))
+    assert len(raw.splitlines()[0]) > 100
+    assert clean(raw).text.split("\n") == raw.split("\n")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("a\u00a0\u00a0b   c\t\td", "a b c d"),
+        ("  leading and trailing  ", "leading and trailing"),
+        ("First.\n\n\n\nSecond.", "First.\nSecond."),
+        ("a sentence that goes\n\non after a blank line", "a sentence that goes on after a blank line"),
+        ("\ufeffBOM at the start", "BOM at the start"),
+        ("tabs\tand\u2009thin\u3000spaces", "tabs and thin spaces"),
+        ("Windows\r\nLine\r\nEndings.", "Windows\nLine\nEndings."),
+    ],
+)
+def test_whitespace_is_collapsed(raw: str, expected: str) -> None:
+    cleaned = clean(raw)
+    assert cleaned.text == expected
+    assert_offsets_valid(raw, cleaned)
+
+
+def test_empty_and_blank_input() -> None:
+    assert clean("") == CleanText("", ())
+    assert clean(" \n\t\n\u00a0 ") == CleanText("", ())
+
+
+# --- boilerplate -------------------------------------------------------------------------------
+
+
+BOILERPLATE = [
+    "icon bookmark-bicon bookmarkicon cameraicon checkicon chevron downicon chevron lefticon closeicon",
+    "Home icon Search icon Menu icon Share icon Print icon Email icon Close icon More icon",
+    "You've read 5 of 5 free stories",
+    "You’ve read 3 of 10 free articles this month",
+    "Only $1 for your first month.",
+    "Subscribe to our newsletter for more stories like this.",
+    "Already a subscriber? Sign in",
+    "J. Scott Applewhite/AP",
+    "Jane Roe / Getty Images",
+    "Photo: Jane Roe/Reuters",
+    "Photograph: Sean Gallup",
+    "Credit: Associated Press",
+]
+
+CONTENT = [
+    "The cat sat on the mat.",
+    "Rogozin said Russia would not accept the plan.",
+    "Russia balks at NATO's revised plans for missile defense shield",
+    "Photographers gathered outside the summit hall on Thursday.",
+    "The SM-3 Block 2A missiles would be deployed to Europe around 2018.",
+    "A",
+]
+
+
+@pytest.mark.parametrize("line", BOILERPLATE)
+def test_boilerplate_lines_are_recognised(line: str) -> None:
+    assert is_boilerplate(line)
+
+
+@pytest.mark.parametrize("line", CONTENT)
+def test_content_lines_are_not_boilerplate(line: str) -> None:
+    assert not is_boilerplate(line)
+
+
+@pytest.mark.parametrize("line", BOILERPLATE)
+def test_boilerplate_lines_are_dropped_from_the_text(line: str) -> None:
+    raw = f"The first paragraph of the story.\n\n{line}\n\nThe second paragraph of the story."
+    cleaned = clean(raw)
+    assert cleaned.text == "The first paragraph of the story.\nThe second paragraph of the story."
+    assert_offsets_valid(raw, cleaned)
+
+
+def test_exactly_repeated_headline_is_kept_once() -> None:
+    headline = "Russia and NATO may see progress by June"
+    raw = f"{headline}\n\n{headline}\nMoscow will set up a working group.\n\nMore text here."
+    text = clean(raw).text
+    assert text.count(headline) == 1
+    assert text == f"{headline}\nMoscow will set up a working group.\nMore text here."
+
+
+def test_repeated_line_with_different_spacing_is_still_a_repeat() -> None:
+    raw = "Big news from the summit\n\nBig  news\u00a0from the summit\n\nBody."
+    assert clean(raw).text == "Big news from the summit\nBody."
+
+
+def test_markdown_heading_marker_is_stripped_with_offsets() -> None:
+    raw = "# Honey bees\n\nBees ## are not a heading here."
+    cleaned = clean(raw, markdown=True)
+    assert cleaned.text == "Honey bees\nBees ## are not a heading here."
+    assert cleaned.offsets[0] == raw.index("H")
+    assert_offsets_valid(raw, cleaned)
+    assert clean(raw).text.startswith("# Honey bees")  # only .md files lose the marker
+
+
+def test_continued_marker_cuts_the_rest_of_the_line() -> None:
+    raw = "The Alliance agreed (cont'd) on page 7 more\n\nNext paragraph."
+    assert clean(raw).text == "The Alliance agreed\nNext paragraph."
+
+
+def test_footnote_number_after_a_sentence_is_dropped() -> None:
+    raw = "It was run by the Directorate.2 A more recent study followed."
+    cleaned = clean(raw)
+    assert cleaned.text == "It was run by the Directorate. A more recent study followed."
+    assert_offsets_valid(raw, cleaned)
+
+
+# --- display_form ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("limited ballistic mis-\nsile attack", "limited ballistic missile attack"),
+        ("mis- \r\n   sile", "missile"),
+        ("the SM-3 and  long-range\n systems", "the SM-3 and long-range systems"),
+        ("NATO-\nRussia", "NATO- Russia"),
+        ("the 2010-\n2011 budget", "the 2010- 2011 budget"),
+    ],
+)
+def test_display_form(raw: str, expected: str) -> None:
+    assert display_form(raw) == expected
+
+
+# --- the offset invariant ----------------------------------------------------------------------
+
+_PIECES = st.sampled_from(
+    list("abcxyzABCXYZ0123456789 -\n\r\t.,;:!?'\"()#/$%\u00a0\u00ad\ufeff\u2028éßüЖ中—’“”")
+    + [
+        "mis-\nsile", "SM-3 ", "long-range ", "\n\n", "Mr. ", "U.S. ", "word ", "Word ", "# ",
+        "(cont'd)", "Photo: Jane Roe/Reuters\n", "J. Scott Applewhite/AP\n", "subscribe ",
+        "Directorate.2 A", "the same repeated line\n",
+    ]
+)
+RAW_TEXTS = st.lists(_PIECES, max_size=120).map("".join)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=st.one_of(RAW_TEXTS, st.text(max_size=200)), markdown=st.booleans())
+def test_cleaned_characters_map_back_to_raw(raw: str, markdown: bool) -> None:
+    cleaned = clean(raw, markdown=markdown)
+    assert_offsets_valid(raw, cleaned)
+    assert "  " not in cleaned.text
+    assert cleaned.text == cleaned.text.strip()
+    assert "\n\n" not in cleaned.text
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=RAW_TEXTS)
+def test_cleaning_never_invents_characters(raw: str) -> None:
+    """Cleaning never invents characters: the cleaned non-space characters are a subsequence
+    of the raw non-space characters."""
+    cleaned = [ch for ch in clean(raw).text if not ch.isspace()]
+    it = iter(raw)
+    assert all(any(ch == r for r in it) for ch in cleaned)
+
+
+# --- the real seed articles ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", SEED_FILES, ids=lambda p: p.name)
+def test_seed_file_offsets_are_valid(path: Path) -> None:
+    raw = path.read_text(encoding="utf-8")
+    cleaned = clean(raw, markdown=path.suffix == ".md")
+    assert cleaned.text
+    assert_offsets_valid(raw, cleaned)
+
+
+def _seed(prefix: str) -> str:
+    (path,) = [p for p in SEED_FILES if p.name.startswith(prefix)]
+    return path.read_text(encoding="utf-8")
+
+
+def test_seed_pdf_text_is_unwrapped_and_dehyphenated() -> None:
+    text = clean(_seed("003_")).text
+    assert "limited ballistic missile attack" in text
+    assert "Russian President Dmitry Medvedev" in text
+    assert "making progress on its missile defense system" in text
+    assert "SM-3 interceptor" in text
+    assert "longer-range missiles" in text
+    assert "mis- sile" not in text and "pro- gress" not in text
+
+
+def test_seed_icon_menu_and_repeated_headline_dropped() -> None:
+    text = clean(_seed("004_")).text
+    assert "bookmarkicon" not in text and "chevron" not in text
+    headline = "Russia, NATO may see progress in missile defense cooperation by June"
+    assert text.count(headline) == 1
+    assert text.startswith(headline)
+
+
+def test_seed_photo_credit_dropped() -> None:
+    raw = _seed("002_")
+    assert "J. Scott Applewhite/AP" in raw
+    text = clean(raw).text
+    assert "Applewhite" not in text
+    assert "Russian Foreign Minister Sergei Lavrov holds a press conference" in text
