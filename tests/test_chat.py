@@ -35,7 +35,6 @@ def chat_env(seed_settings: Any, tmp_path: Path) -> dict[str, str]:
         QA_INDEX_DIR=str(seed_settings.index_dir),
         QA_CORPUS=str(seed_settings.corpus),
         HOME=str(tmp_path),  # the readline history file lands here, not in the real home
-        PYTHONWARNINGS="error::DeprecationWarning:qa",
     )
     return env
 
