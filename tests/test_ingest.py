@@ -26,7 +26,7 @@ def squad(tmp_path: Path, data: object, name: str = "squad.json") -> Path:
     return write(tmp_path / name, json.dumps(data))
 
 
-# --- folders -----------------------------------------------------------------------------------
+# --- folders ----------------------------------------------------------------------------------
 
 
 def test_fixture_corpus_loads_nested_markdown_and_ignores_csv() -> None:
@@ -81,7 +81,9 @@ def test_documents_carry_a_valid_offset_map(tmp_path: Path) -> None:
     assert doc.raw_text[raw_start:raw_end] == "Some  body"
 
 
-def test_invalid_utf8_is_replaced_not_fatal(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_invalid_utf8_is_replaced_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     write(tmp_path / "bad.txt", b"Bad \xff\xfe bytes in a headline\n\nStill readable text.\n")
     (doc,) = load_corpus(tmp_path)
     assert "\ufffd" in doc.raw_text
@@ -96,7 +98,7 @@ def test_documents_are_sorted_by_doc_id(tmp_path: Path) -> None:
     assert ids == sorted(ids)
 
 
-# --- titles ------------------------------------------------------------------------------------
+# --- titles -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -142,16 +144,25 @@ def test_title_falls_back_to_doc_id_for_empty_text() -> None:
 
 
 def test_squad_paragraphs_become_documents(tmp_path: Path) -> None:
-    path = squad(tmp_path, {
-        "version": "v2.0",
-        "data": [
-            {"title": "Super_Bowl_50", "paragraphs": [
-                {"context": "Super Bowl 50 was played in 2016.", "qas": []},
-                {"context": "The Broncos won.", "qas": []},
-            ]},
-            {"title": "Apollo", "paragraphs": [{"context": "Apollo 11 landed in 1969.", "qas": []}]},
-        ],
-    })
+    path = squad(
+        tmp_path,
+        {
+            "version": "v2.0",
+            "data": [
+                {
+                    "title": "Super_Bowl_50",
+                    "paragraphs": [
+                        {"context": "Super Bowl 50 was played in 2016.", "qas": []},
+                        {"context": "The Broncos won.", "qas": []},
+                    ],
+                },
+                {
+                    "title": "Apollo",
+                    "paragraphs": [{"context": "Apollo 11 landed in 1969.", "qas": []}],
+                },
+            ],
+        },
+    )
     docs = load_corpus(path)
     assert [d.doc_id for d in docs] == ["Apollo/0", "Super_Bowl_50/0", "Super_Bowl_50/1"]
     by_id = {d.doc_id: d for d in docs}
@@ -166,7 +177,7 @@ def test_squad_fixture_file_loads() -> None:
     assert any(d.doc_id == "Tiny_Town/0" and d.title == "Tiny Town" for d in docs)
 
 
-# --- errors ------------------------------------------------------------------------------------
+# --- errors -----------------------------------------------------------------------------------
 
 
 def test_missing_path_is_a_corpus_error(tmp_path: Path) -> None:
@@ -223,7 +234,7 @@ def test_malformed_squad_structure_is_a_corpus_error(tmp_path: Path, data: objec
         load_corpus(squad(tmp_path, data))
 
 
-# --- fingerprint -------------------------------------------------------------------------------
+# --- fingerprint ------------------------------------------------------------------------------
 
 
 def test_fingerprint_changes_with_the_text(tmp_path: Path) -> None:

@@ -18,17 +18,29 @@ def sentences(text: str) -> list[str]:
     ("text", "expected"),
     [
         ("Mr. Smith went to Washington. He left.", ["Mr. Smith went to Washington.", "He left."]),
-        ("The U.S. Navy sent a cruiser. It sailed.", ["The U.S. Navy sent a cruiser.", "It sailed."]),
+        (
+            "The U.S. Navy sent a cruiser. It sailed.",
+            ["The U.S. Navy sent a cruiser.", "It sailed."],
+        ),
         ("Photo by J. Scott Applewhite. Next one.", ["Photo by J. Scott Applewhite.", "Next one."]),
-        ("Dr. Jones and Gen. Makarov met. They talked.", ["Dr. Jones and Gen. Makarov met.", "They talked."]),
-        ("It was held on Dec. 8 in Brussels. Fine.", ["It was held on Dec. 8 in Brussels.", "Fine."]),
+        (
+            "Dr. Jones and Gen. Makarov met. They talked.",
+            ["Dr. Jones and Gen. Makarov met.", "They talked."],
+        ),
+        (
+            "It was held on Dec. 8 in Brussels. Fine.",
+            ["It was held on Dec. 8 in Brussels.", "Fine."],
+        ),
         ("Is it ready? Yes! It is.", ["Is it ready?", "Yes!", "It is."]),
         ("He said “Yes.” Then he left.", ["He said “Yes.”", "Then he left."]),
         ("Prices rose. 40 people came.", ["Prices rose.", "40 people came."]),
         ("It ended. “Next,” he said.", ["It ended.", "“Next,” he said."]),
         ("Version 2.5 shipped today.", ["Version 2.5 shipped today."]),
         ("a lower-case start. another one", ["a lower-case start. another one"]),
-        ("A headline with no stop\nThe body starts here.", ["A headline with no stop", "The body starts here."]),
+        (
+            "A headline with no stop\nThe body starts here.",
+            ["A headline with no stop", "The body starts here."],
+        ),
         ("ends mid\nline", ["ends mid", "line"]),
     ],
 )
@@ -42,7 +54,9 @@ def test_split_sentences_empty_and_blank_lines() -> None:
 
 
 _SENTENCE_TEXT = st.lists(
-    st.sampled_from(["Mr.", "U.S.", "J.", "word", "Word", "2010", "?", "!", ".", " ", " ", "\n", "“", "”", "é"]),
+    st.sampled_from(
+        ["Mr.", "U.S.", "J.", "word", "Word", "2010", "?", "!", ".", " ", " ", "\n", "“", "”", "é"]
+    ),
     max_size=60,
 ).map("".join)
 
@@ -62,7 +76,14 @@ def test_sentence_spans_are_ordered_trimmed_and_cover_all_words(raw: str) -> Non
 
 
 def test_words_keep_inner_hyphens_and_apostrophes() -> None:
-    assert words("SM-3 Russia’s long-range (NATO) e.g.") == ["SM-3", "Russia’s", "long-range", "NATO", "e", "g"]
+    assert words("SM-3 Russia’s long-range (NATO) e.g.") == [
+        "SM-3",
+        "Russia’s",
+        "long-range",
+        "NATO",
+        "e",
+        "g",
+    ]
 
 
 def test_stem_lowercases_and_drops_possessive() -> None:
@@ -73,7 +94,10 @@ def test_stem_lowercases_and_drops_possessive() -> None:
 
 def test_content_terms_stem_and_drop_stopwords() -> None:
     assert content_terms("The missiles were deployed in the north of Europe") == [
-        "missil", "deploy", "north", "europ",
+        "missil",
+        "deploy",
+        "north",
+        "europ",
     ]
     assert content_terms("what is it and where was he") == []
 
