@@ -33,6 +33,8 @@ class Settings:
     # Confidence below this abstains (calibrated on the development set, see README).
     abstain_threshold: float = 0.5
     max_question_chars: int = 2000
+    # torch threads in a process that answers queries (index builds use every core).
+    query_threads: int = 1
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

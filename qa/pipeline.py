@@ -14,7 +14,7 @@ from qa import __version__
 from qa.answer import Reader
 from qa.chunking import chunk_corpus
 from qa.config import MODEL_NAME, TOKENIZER_NAME, Settings
-from qa.embedding import Embedder, MiniLMEmbedder
+from qa.embedding import Embedder, MiniLMEmbedder, set_torch_threads
 from qa.errors import DocumentNotFound, IndexMismatch, IndexUnavailable, InvalidRequest
 from qa.index import SENTENCE_FILE, ChunkIndex
 from qa.ingest import corpus_fingerprint, load_corpus
@@ -164,6 +164,7 @@ class QAPipeline:
     def load(cls, settings: Settings, embedder: Embedder | None = None) -> QAPipeline:
         """Load the index in ``settings.index_dir``; ``IndexUnavailable`` if there is none."""
         read_manifest(settings.index_dir)  # fail fast, before the model loads
+        set_torch_threads(settings.query_threads)
         return cls(settings, embedder or default_embedder(settings))
 
     def ask(self, question: str, top_k: int | None = None) -> Answer:
