@@ -132,6 +132,29 @@ def test_piped_commands_sources_and_open(chat_env: dict[str, str], seed_settings
     assert f"**{quote}**" in result.stdout.split("[doc]", 1)[1]
 
 
+def test_piped_off_corpus_question_abstains_with_passages(chat_env: dict[str, str]):
+    result = run_chat(chat_env, "What is the capital of Peru?\n")
+    assert result.returncode == 0, result.stderr
+    assert "Not found in the documents" in result.stdout
+    assert "Citations:" not in result.stdout
+    passages = re.findall(r"^  \[(\d+)\] .* score ", result.stdout, flags=re.MULTILINE)
+    assert passages == ["1", "2", "3", "4", "5"]  # the default top_k closest passages
+
+
+def test_qa_chat_subcommand_reaches_the_chat(chat_env: dict[str, str]):
+    result = subprocess.run(
+        [sys.executable, "-m", "qa.cli", "chat", "--url", "http://"],
+        input="",
+        capture_output=True,
+        text=True,
+        env=chat_env,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: bad --url"), result.stderr
+
+
 def test_fresh_index_is_built_with_progress(chat_env: dict[str, str], tmp_path: Path):
     chat_env["QA_INDEX_DIR"] = str(tmp_path / "fresh-index")
     result = run_chat(chat_env, QUESTION + "\n")
