@@ -1,0 +1,384 @@
+"""The FAISS and BM25 indexes, the index folder (manifest, atomic builds) and rebuild decisions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.config import Settings
+from qa.errors import IndexMismatch, IndexUnavailable
+from qa.index import CHUNK_FILE, ChunkIndex
+from qa.lexical import LexicalIndex
+from qa.pipeline import QAPipeline, build_index
+from qa.store import (
+    CURRENT,
+    MANIFEST,
+    SENTENCE_VECTORS,
+    STORE,
+    check_settings,
+    live_build,
+    load_store,
+    read_manifest,
+    write_build,
+    write_manifest,
+)  # fmt: skip
+
+TINY_CORPUS = {
+    "comets.txt": "Comets of the outer system\n\nHalley's Comet returns every 76 years. "
+    "It was last seen from Earth in 1986.\n",
+    "deep/tides.md": "# Ocean tides\n\nTides are caused by the gravity of the Moon and the Sun. "
+    "Spring tides happen at new and full moon.\n",
+}
+
+
+def unit_vectors(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def write_corpus(folder: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return folder
+
+
+def copy_index(settings: Settings, dest: Path) -> Settings:
+    """A private copy of a built index folder, safe to damage."""
+    shutil.copytree(settings.index_dir, dest, symlinks=True)
+    return settings.with_overrides(index_dir=dest)
+
+
+@pytest.fixture(scope="module")
+def tiny_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """An index over a two-document corpus, built once for this module."""
+    root = tmp_path_factory.mktemp("tiny")
+    settings = Settings(corpus=write_corpus(root / "corpus", TINY_CORPUS), index_dir=root / "index")
+    report = build_index(settings, progress=False)
+    assert report.built and report.documents == 2
+    return settings
+
+
+# --- FAISS ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("factory", ["Flat", "HNSW32"])
+def test_faiss_save_load_round_trip(tmp_path: Path, factory: str) -> None:
+    vectors = unit_vectors(200)
+    index = ChunkIndex.build(vectors, factory)
+    assert (index.size, index.dim) == (200, 16)
+    queries = unit_vectors(5, seed=1)
+    before = [index.search(q, 10) for q in queries]
+    index.save(tmp_path)
+    loaded = ChunkIndex.load(tmp_path)
+    assert (loaded.size, loaded.dim) == (200, 16)
+    assert [loaded.search(q, 10) for q in queries] == before
+
+
+def test_faiss_search_is_cosine_best_first() -> None:
+    vectors = unit_vectors(50)
+    index = ChunkIndex.build(vectors)
+    results = index.search(vectors[7], 5)
+    assert results[0][0] == 7 and results[0][1] == pytest.approx(1.0, abs=1e-5)
+    scores = [s for _, s in results]
+    assert scores == sorted(scores, reverse=True)
+    expected = np.argsort(-(vectors @ vectors[7]))[:5].tolist()
+    assert [row for row, _ in results] == expected
+
+
+def test_faiss_search_k_larger_than_index_and_zero() -> None:
+    index = ChunkIndex.build(unit_vectors(3))
+    assert len(index.search(unit_vectors(1)[0], 10)) == 3
+    assert index.search(unit_vectors(1)[0], 0) == []
+
+
+def test_faiss_bad_factory_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="index_factory"):
+        ChunkIndex.build(unit_vectors(4), "NoSuchIndex")
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "missing"])
+def test_damaged_faiss_file_is_an_index_mismatch(tmp_path: Path, damage: str) -> None:
+    ChunkIndex.build(unit_vectors(20)).save(tmp_path)
+    path = tmp_path / CHUNK_FILE
+    data = path.read_bytes()
+    if damage == "garbage":
+        path.write_bytes(b"not a faiss index at all")
+    elif damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        path.unlink()
+    with pytest.raises(IndexMismatch, match="--force"):
+        ChunkIndex.load(tmp_path)
+
+
+# --- BM25 --------------------------------------------------------------------------------------
+
+
+def test_bm25_ranks_by_shared_stemmed_terms_and_round_trips(tmp_path: Path) -> None:
+    texts = [
+        "The volcano erupted and ash closed the airspace.",
+        "Honey bees dance to show where flowers are.",
+        "",  # a chunk with no terms must not break the index
+        "Volcanoes erupt; eruptions of volcanoes are studied.",
+    ]
+    index = LexicalIndex.build(texts)
+    results = index.search("Which volcanoes erupted?", 10)
+    assert {row for row, _ in results} == {0, 3}
+    assert results[0][0] == 3  # more matching terms
+    assert index.search("the of and", 10) == []  # stopwords only
+    assert index.search("submarine", 10) == []
+    index.save(tmp_path)
+    loaded = LexicalIndex.load(tmp_path, len(texts))
+    assert loaded.search("Which volcanoes erupted?", 10) == results
+
+
+def test_damaged_bm25_is_an_index_mismatch(tmp_path: Path) -> None:
+    LexicalIndex.build(["alpha beta", "gamma delta"]).save(tmp_path)
+    for path in (tmp_path / "bm25").iterdir():
+        path.write_bytes(b"garbage")
+    with pytest.raises(IndexMismatch, match="--force"):
+        LexicalIndex.load(tmp_path, 2)
+    shutil.rmtree(tmp_path / "bm25")
+    with pytest.raises(IndexMismatch):
+        LexicalIndex.load(tmp_path, 2)
+
+
+# --- atomic builds -------------------------------------------------------------------------------
+
+
+def _writer(content: str):
+    def write(folder: Path) -> None:
+        write_manifest(folder, {"content": content})
+
+    return write
+
+
+def _leftovers(index_dir: Path) -> list[str]:
+    return sorted(p.name for p in index_dir.iterdir() if p.name.startswith(".tmp"))
+
+
+def test_write_build_makes_the_new_build_live(tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    first = write_build(index_dir, _writer("one"))
+    assert (index_dir / CURRENT).is_symlink()
+    assert live_build(index_dir) == first.resolve()
+    assert read_manifest(index_dir) == {"content": "one"}
+    second = write_build(index_dir, _writer("two"))
+    assert live_build(index_dir) == second.resolve()
+    assert read_manifest(index_dir) == {"content": "two"}
+    assert not first.exists()  # the superseded build is removed
+    assert sorted(p.name for p in index_dir.glob("build-*")) == [second.name]
+    assert _leftovers(index_dir) == []
+
+
+@pytest.mark.parametrize("error", [RuntimeError("disk full"), KeyboardInterrupt()])
+def test_failed_write_build_keeps_the_live_build(tmp_path: Path, error: BaseException) -> None:
+    index_dir = tmp_path / "index"
+    first = write_build(index_dir, _writer("one"))
+
+    def failing(folder: Path) -> None:
+        write_manifest(folder, {"content": "half-written"})
+        (folder / "partial.bin").write_bytes(b"\x00" * 100)
+        raise error
+
+    with pytest.raises(type(error)):
+        write_build(index_dir, failing)
+    assert live_build(index_dir) == first.resolve()
+    assert read_manifest(index_dir) == {"content": "one"}
+    assert sorted(p.name for p in index_dir.glob("build-*")) == [first.name]
+    assert _leftovers(index_dir) == []
+
+
+def test_failed_build_index_keeps_the_previous_index_usable(
+    tiny_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = copy_index(tiny_settings, tmp_path / "index")
+    live_before = live_build(settings.index_dir)
+
+    def broken_save(self, folder: Path) -> None:
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(LexicalIndex, "save", broken_save)
+    with pytest.raises(OSError, match="no space"):
+        build_index(settings, force=True, progress=False)
+    monkeypatch.undo()
+    assert live_build(settings.index_dir) == live_before
+    assert _leftovers(settings.index_dir) == []
+    pipeline = QAPipeline.load(settings)
+    answer = pipeline.ask("How often does Halley's Comet return?")
+    assert answer.answerable and "76 years" in (answer.text or "")
+
+
+def test_read_manifest_without_an_index(tmp_path: Path) -> None:
+    with pytest.raises(IndexUnavailable, match="qa index") as info:
+        read_manifest(tmp_path)
+    assert not isinstance(info.value, IndexMismatch)
+    assert live_build(tmp_path / "nope") is None
+
+
+@pytest.mark.parametrize("content", ["{broken", "[1, 2]", ""])
+def test_unreadable_manifest_is_an_index_mismatch(tmp_path: Path, content: str) -> None:
+    (tmp_path / MANIFEST).write_text(content, encoding="utf-8")
+    with pytest.raises(IndexMismatch, match="--force"):
+        read_manifest(tmp_path)
+
+
+def test_check_settings_names_every_difference(tmp_path: Path) -> None:
+    built = {"settings": {"chunk_tokens": 180, "faiss_factory": "Flat", "model": "m"}}
+    check_settings(built, {"chunk_tokens": 180, "faiss_factory": "Flat"}, tmp_path)  # no error
+    with pytest.raises(IndexMismatch) as info:
+        check_settings(
+            built, {"chunk_tokens": 100, "faiss_factory": "HNSW32", "model": "m"}, tmp_path
+        )
+    message = str(info.value)
+    assert "chunk_tokens: built with 180, now 100" in message
+    assert "faiss_factory: built with 'Flat', now 'HNSW32'" in message
+    assert "model" not in message.split("(")[1].split(")")[0]
+    assert "--force" in message
+
+
+# --- build_index and loading ---------------------------------------------------------------------
+
+
+def test_build_index_skips_an_unchanged_corpus_and_rebuilds_when_asked_or_stale(
+    tiny_settings: Settings, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(tiny_settings.corpus, corpus)
+    settings = copy_index(tiny_settings, tmp_path / "index").with_overrides(corpus=corpus)
+    live = live_build(settings.index_dir)
+    manifest = read_manifest(settings.index_dir)
+
+    again = build_index(settings, progress=False)
+    assert not again.built and again.folder == live and again.chunks == manifest["counts"]["chunks"]
+    assert read_manifest(settings.index_dir) == manifest
+
+    forced = build_index(settings, force=True, progress=False)
+    assert forced.built and forced.folder != live
+    assert live_build(settings.index_dir) == forced.folder.resolve()
+
+    (corpus / "comets.txt").write_text(
+        TINY_CORPUS["comets.txt"] + "\nIt will return in 2061.\n", encoding="utf-8"
+    )
+    stale = build_index(settings, progress=False)
+    assert stale.built and stale.folder != forced.folder
+    assert not build_index(settings, progress=False).built
+    pipeline = QAPipeline.load(settings)
+    assert "2061" in pipeline.document_text("comets.txt")
+    assert "2061" in pipeline.search("return in 2061", top_k=1)[0].chunk.text
+
+
+def test_build_with_other_settings_is_not_current(tiny_settings: Settings, tmp_path: Path) -> None:
+    """A changed build setting makes the stored index stale, not current."""
+    from qa.ingest import corpus_fingerprint, load_corpus
+    from qa.pipeline import _is_current, build_settings
+
+    fingerprint = corpus_fingerprint(load_corpus(tiny_settings.corpus))
+    other = tiny_settings.with_overrides(chunk_tokens=99)
+    assert _is_current(tiny_settings.index_dir, build_settings(tiny_settings), fingerprint)
+    assert not _is_current(tiny_settings.index_dir, build_settings(other), fingerprint)
+
+
+@pytest.mark.parametrize(
+    ("override", "name"),
+    [
+        ({"chunk_tokens": 100}, "chunk_tokens"),
+        ({"chunk_overlap_sentences": 0}, "chunk_overlap_sentences"),
+        ({"faiss_factory": "HNSW32"}, "faiss_factory"),
+    ],
+)
+def test_loading_an_index_built_with_other_settings(
+    tiny_settings: Settings, override: dict, name: str
+) -> None:
+    with pytest.raises(IndexMismatch) as info:
+        QAPipeline.load(tiny_settings.with_overrides(**override))
+    assert name in str(info.value)
+    assert "--force" in str(info.value)
+
+
+def test_query_settings_do_not_need_a_rebuild(tiny_settings: Settings) -> None:
+    pipeline = QAPipeline.load(tiny_settings.with_overrides(top_k=2, abstain_threshold=0.9))
+    assert len(pipeline.search("tides", top_k=1)) == 1
+
+
+def test_loading_with_a_model_of_another_dimension(tiny_settings: Settings) -> None:
+    class OtherModel:
+        name, dim, max_tokens = "other", 3, 128
+
+    with pytest.raises(IndexMismatch, match="--force"):
+        QAPipeline.load(tiny_settings, embedder=OtherModel())  # type: ignore[arg-type]
+
+
+def test_no_index_is_index_unavailable(tmp_path: Path) -> None:
+    settings = Settings(corpus=tmp_path, index_dir=tmp_path / "index")
+    with pytest.raises(IndexUnavailable, match="qa index") as info:
+        QAPipeline.load(settings)
+    assert not isinstance(info.value, IndexMismatch)
+
+
+def test_a_build_folder_can_be_given_directly(tiny_settings: Settings) -> None:
+    folder = live_build(tiny_settings.index_dir)
+    assert folder is not None and folder.name.startswith("build-")
+    pipeline = QAPipeline.load(tiny_settings.with_overrides(index_dir=folder))
+    assert pipeline.health()["documents"] == 2
+
+
+def _damage(settings: Settings, what: str) -> None:
+    folder = live_build(settings.index_dir)
+    assert folder is not None
+    if what == "store-json":
+        (folder / STORE).write_text("{not json", encoding="utf-8")
+    elif what == "store-shape":
+        store = json.loads((folder / STORE).read_text(encoding="utf-8"))
+        store["chunks"] = [["only", "three", "fields"]]
+        (folder / STORE).write_text(json.dumps(store), encoding="utf-8")
+    elif what == "store-missing":
+        (folder / STORE).unlink()
+    elif what == "vectors":
+        np.save(folder / SENTENCE_VECTORS, np.zeros((1, 384), dtype=np.float32))
+    elif what == "faiss":
+        (folder / CHUNK_FILE).write_bytes(b"junk")
+    elif what == "bm25":
+        shutil.rmtree(folder / "bm25")
+    elif what == "manifest":
+        (folder / MANIFEST).write_text("{", encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "what", ["store-json", "store-shape", "store-missing", "vectors", "faiss", "bm25", "manifest"]
+)
+def test_damaged_index_is_an_index_mismatch(
+    tiny_settings: Settings, tmp_path: Path, what: str
+) -> None:
+    settings = copy_index(tiny_settings, tmp_path / "index")
+    QAPipeline.load(settings)  # the copy is sound
+    _damage(settings, what)
+    with pytest.raises(IndexMismatch, match="--force"):
+        QAPipeline.load(settings)
+
+
+def test_store_round_trip(tiny_settings: Settings) -> None:
+    folder = live_build(tiny_settings.index_dir)
+    assert folder is not None
+    documents, sentences, chunks, vectors = load_store(folder)
+    assert [d["doc_id"] for d in documents] == ["comets.txt", "deep/tides.md"]
+    assert vectors.shape == (len(sentences), 384)
+    raw = {d["doc_id"]: d["raw_text"] for d in documents}
+    for s in sentences:
+        assert raw[s.doc_id][s.start] == s.text[0]
+    for c in chunks:
+        assert raw[c.doc_id][c.start : c.end].startswith(c.text.split()[0])
+    manifest = read_manifest(tiny_settings.index_dir)
+    assert manifest["counts"] == {
+        "documents": 2, "sentences": len(sentences), "chunks": len(chunks),
+    }  # fmt: skip
+    assert set(manifest["documents"]) == {"comets.txt", "deep/tides.md"}
