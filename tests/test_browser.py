@@ -120,6 +120,58 @@ def test_ask_then_open_citation_highlights_quote(page: Any, live_server: str, tm
         shutil.copy(tmp_path / "page.png", Path(os.environ["QA_SCREENSHOT_DIR"]) / "page.png")
 
 
+def test_offsets_are_code_points_and_ids_keep_slashes(page: Any):
+    from playwright.sync_api import expect
+
+    # Characters outside the BMP before the quote: Python counts each as one, JavaScript as two.
+    text = "😀 intro 🎉 line\nThe quote here.\nafter"
+    doc_id = "sub dir/a+b.txt"
+    start = text.index("The quote")
+    end = start + len("The quote here.")
+    citation = {
+        "n": 1,
+        "doc_id": doc_id,
+        "title": "Emoji doc",
+        "start": start,
+        "end": end,
+        "quote": text[start:end],
+    }
+    body = {
+        "question": "q?",
+        "answerable": True,
+        "answer": "The quote here.",
+        "short_answer": "quote",
+        "confidence": 0.9,
+        "citations": [citation],
+        "passages": [],
+        "timings_ms": {},
+    }
+    requested: list[str] = []
+
+    def serve_document(route: Any) -> None:
+        requested.append(route.request.url)
+        route.fulfill(
+            status=200,
+            content_type="application/json",
+            body=json.dumps({"doc_id": doc_id, "title": "Emoji doc", "text": text}),
+        )
+
+    page.route(
+        "**/api/ask",
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(body)
+        ),
+    )
+    page.route("**/api/documents/sub**", serve_document)
+    ask(page, "q?")
+    page.locator("#citations .source-link").first.click()
+    expect(page.locator("#document-text mark.cited")).to_have_text("The quote here.")
+    assert requested and requested[0].endswith("/api/documents/sub%20dir/a%2Bb.txt")
+    page.locator("#document-text").press("Escape")
+    expect(page.locator("#document")).to_be_hidden()
+    expect(page.get_by_label("Question")).to_be_focused()
+
+
 def test_abstention_shows_passages(page: Any, live_server: str):
     from playwright.sync_api import expect
 

@@ -208,9 +208,13 @@ function init() {
     }
     ask(question, Number($("top-k").value));
   });
-  $("document-close").addEventListener("click", () => {
+  const closeDocument = () => {
     $("document").hidden = true;
     $("question").focus();
+  };
+  $("document-close").addEventListener("click", closeDocument);
+  $("document").addEventListener("keydown", (event) => {
+    if (event.key === "Escape") closeDocument();
   });
   loadStatus();
   // ?q=... asks straight away, so an answer can be linked to.
