@@ -113,6 +113,9 @@ def source_label(n: int | str, title: str, doc_id: str, start: int, end: int) ->
 def render_banner(console: Console, description: str, health: dict[str, Any]) -> None:
     """What is loaded and how to use the prompt."""
     docs, chunks = health.get("documents", "?"), health.get("chunks", "?")
+    corpus = (health.get("index") or {}).get("corpus")
+    if corpus and "corpus" not in description:  # a server says where its documents came from
+        description += f", corpus {corpus}"
     console.print(Text.assemble(("qa chat", "bold magenta"), f" - {description}"))
     console.print(Text(f"{docs} documents, {chunks} passages indexed", style="dim"))
     console.print(Text("Ask a question, or /help for commands. Ctrl-D quits.", style="dim"))
