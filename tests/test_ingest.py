@@ -213,12 +213,6 @@ def test_squad_with_no_paragraphs_is_a_corpus_error(tmp_path: Path) -> None:
         load_corpus(squad(tmp_path, {"data": []}))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_read_squad only guards json.loads and data['data']; the structure below it "
-    "(paragraph['context'], article.get, iterating data) is read outside the try, so a "
-    "malformed SQuAD file raises a raw KeyError/TypeError/AttributeError, not CorpusError",
-)
 @pytest.mark.parametrize(
     "data",
     [
@@ -230,7 +224,7 @@ def test_squad_with_no_paragraphs_is_a_corpus_error(tmp_path: Path) -> None:
     ids=["no-context", "data-not-list", "article-not-object", "context-not-string"],
 )
 def test_malformed_squad_structure_is_a_corpus_error(tmp_path: Path, data: object) -> None:
-    with pytest.raises(CorpusError):
+    with pytest.raises(CorpusError, match="not a SQuAD-format JSON file"):
         load_corpus(squad(tmp_path, data))
 
 
