@@ -91,16 +91,30 @@ def chunk_document(
         Sentence(first_sentence_id + i, doc.doc_id, doc.text[s.start : s.end], *doc.raw_span(s.start, s.end))
         for i, s in enumerate(spans)
     ]
+
+    def chunk_end(i: int) -> int:
+        """Last sentence of a chunk starting at ``i``: within the budget counted on the joined
+        text (separators count too) and accepted by the model."""
+        j = _pack(spans, i, budget)
+        while j > i and (
+            count(doc.text[spans[i].start : spans[j].end]) > budget
+            or not fits_model(doc.text[spans[i].start : spans[j].end])
+        ):
+            j -= 1
+        return j
+
     chunks: list[Chunk] = []
     i = 0
     while i < len(spans):
-        j = _pack(spans, i, budget)
-        while j > i and not fits_model(doc.text[spans[i].start : spans[j].end]):
-            j -= 1
-        chunks.append(_make_chunk(doc, spans, i, j, first_sentence_id, first_chunk_id + len(chunks)))
+        j = chunk_end(i)
+        chunk_id = first_chunk_id + len(chunks)
+        chunks.append(_make_chunk(doc, spans, i, j, first_sentence_id, chunk_id, count))
         if j + 1 >= len(spans):
             break
-        i = max(j + 1 - overlap, i + 1)
+        nxt = max(j + 1 - overlap, i + 1)
+        if chunk_end(nxt) <= j:  # the overlap would leave no room for a new sentence
+            nxt = j + 1
+        i = nxt
     return sentences, chunks
 
 
@@ -113,7 +127,10 @@ def _pack(spans: Sequence[_Span], i: int, budget: int) -> int:
     return j
 
 
-def _make_chunk(doc: Document, spans: Sequence[_Span], i: int, j: int, sid0: int, chunk_id: int) -> Chunk:
+def _make_chunk(
+    doc: Document, spans: Sequence[_Span], i: int, j: int, sid0: int, chunk_id: int,
+    count: TokenCounter,
+) -> Chunk:
     start, end = spans[i].start, spans[j].end
     raw_start, raw_end = doc.raw_span(start, end)
     return Chunk(
@@ -122,7 +139,7 @@ def _make_chunk(doc: Document, spans: Sequence[_Span], i: int, j: int, sid0: int
         text=doc.text[start:end],
         start=raw_start,
         end=raw_end,
-        n_tokens=sum(s.n_tokens for s in spans[i : j + 1]),
+        n_tokens=count(doc.text[start:end]),
         first_sentence=sid0 + i,
         last_sentence=sid0 + j,
     )

@@ -63,15 +63,19 @@ def _read_squad(file: Path) -> Iterator[Document]:
     """Each paragraph of a SQuAD file becomes a document ``<title>/<paragraph index>``."""
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
-        articles = data["data"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CorpusError(f"{file} is not a SQuAD-format JSON file ({exc})") from exc
-    for article in articles:
-        title = str(article.get("title", "untitled"))
-        for i, paragraph in enumerate(article.get("paragraphs", [])):
-            yield make_document(
-                f"{title}/{i}", paragraph["context"], title=title.replace("_", " ")
-            )
+        paragraphs = [
+            (str(article.get("title", "untitled")), i, paragraph["context"])
+            for article in data["data"]
+            for i, paragraph in enumerate(article.get("paragraphs", []))
+        ]
+        if not all(isinstance(context, str) for _, _, context in paragraphs):
+            raise TypeError("a paragraph's context is not a string")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CorpusError(
+            f"{file} is not a SQuAD-format JSON file (expected data[].paragraphs[].context): {exc!r}"
+        ) from exc
+    for title, i, context in paragraphs:
+        yield make_document(f"{title}/{i}", context, title=title.replace("_", " "))
 
 
 def make_document(doc_id: str, raw: str, *, title: str | None = None, markdown: bool = False) -> Document:
