@@ -247,10 +247,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # a malformed QA_* variable, say
         err.print(Text.assemble(("error: ", "bold red"), str(exc)))
         return 2
-    except KeyboardInterrupt:
-        err.print()
-        return 130
     except BrokenPipeError:
         # The reader (e.g. `head`) left; point stdout at devnull so the exit flush stays quiet.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # an unreadable index folder, a full disk while building
+        err.print(Text.assemble(("error: ", "bold red"), str(exc)))
+        return 1
+    except KeyboardInterrupt:
+        err.print()
+        return 130
