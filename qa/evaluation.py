@@ -38,8 +38,9 @@ _PUNCT = set(string.punctuation)
 
 def normalize(text: str) -> str:
     """Judging form: NFKD without accents, ASCII quotes/dashes, hyphenation rejoined, lower."""
-    # Lower-casing can reintroduce combining marks (e.g. "İ"), so decompose after it.
-    text = _strip_accents(text.lower()).translate(_TYPOGRAPHY)
+    # Decomposing can yield capitals ("℠" -> "SM") and lower-casing can yield combining marks
+    # ("İ" -> "i̇"), so fold both ways twice to reach a fixed point.
+    text = _strip_accents(_strip_accents(text).lower()).lower().translate(_TYPOGRAPHY)
     text = _LINE_HYPHEN.sub(r"\1\2", text)
     return " ".join(text.split())
 
