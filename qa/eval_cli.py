@@ -152,7 +152,10 @@ def _run_session(
 ) -> None:
     from tqdm import tqdm
 
-    selected_ids = {q.id for q in selected}
+    running = _Running()
+    for q in selected:
+        if q.id in done:
+            running.add(done[q.id]["verdict"])
     bar = tqdm(
         total=len(selected),
         initial=len(selected) - len(pending),
@@ -170,8 +173,9 @@ def _run_session(
         finished += 1
         # Failed records count in this report; load_records() drops them so a resume retries.
         done[record["id"]] = record
+        running.add(record["verdict"])
         bar.update()
-        bar.set_postfix_str(_running(done, selected_ids), refresh=False)
+        bar.set_postfix_str(str(running), refresh=False)
 
     clock, started = time.perf_counter(), now_iso()
     try:
@@ -190,17 +194,27 @@ def _run_session(
             state.save(args.out)
 
 
-def _running(done: dict[str, dict], ids: set[str]) -> str:
-    verdicts = [r["verdict"] for i, r in done.items() if i in ids]
-    answerable = [v for v in verdicts if v["answerable"]]
-    unanswerable = [v for v in verdicts if not v["answerable"]]
-    shown = []
-    if answerable:
-        shown.append(f"hit={100 * sum(v['answer_hit'] for v in answerable) / len(answerable):.0f}%")
-    if unanswerable:
-        rate = sum(v["abstained"] for v in unanswerable) / len(unanswerable)
-        shown.append(f"abstain={100 * rate:.0f}%")
-    return " ".join(shown)
+class _Running:
+    """Answer hit and abstain rate so far, updated per record (a full recount would be O(n²))."""
+
+    def __init__(self) -> None:
+        self.answerable = self.hits = self.unanswerable = self.abstained = 0
+
+    def add(self, verdict: dict[str, Any]) -> None:
+        if verdict["answerable"]:
+            self.answerable += 1
+            self.hits += bool(verdict["answer_hit"])
+        else:
+            self.unanswerable += 1
+            self.abstained += bool(verdict["abstained"])
+
+    def __str__(self) -> str:
+        shown = []
+        if self.answerable:
+            shown.append(f"hit={100 * self.hits / self.answerable:.0f}%")
+        if self.unanswerable:
+            shown.append(f"abstain={100 * self.abstained / self.unanswerable:.0f}%")
+        return " ".join(shown)
 
 
 def _judgements(records: list[dict]) -> list[Judgement]:

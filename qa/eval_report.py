@@ -173,6 +173,7 @@ def render_markdown(report: dict[str, Any], records: Sequence[dict], max_misses:
         f"answerable, {counts['unanswerable']} unanswerable; {counts['errors']} errors)",
         f"- limit {s['limit']}, seed {s['seed']}, top-k {s['top_k']}, "
         f"concurrency {s['concurrency']}, against `{source}`",
+        f"- index: {_index_line(report.get('index') or {})}",
         f"- finished {report['finished']}",
         "",
         "## Summary",
@@ -188,6 +189,15 @@ def render_markdown(report: dict[str, Any], records: Sequence[dict], max_misses:
     rows = [(m["id"], m["miss"], *describe_miss(m)) for m in wrong[:max_misses]]
     lines += _table(("id", "kind", "question", "gold", "we said"), rows)
     return "\n".join(lines) + "\n"
+
+
+def _index_line(health: dict[str, Any]) -> str:
+    manifest = health.get("index") or {}
+    return (
+        f"{health.get('documents')} documents, {health.get('chunks')} chunks, "
+        f"model `{health.get('model')}`, built {manifest.get('built_at')} "
+        f"from `{manifest.get('corpus')}`"
+    )
 
 
 def write_charts(out_dir: Path, figures: dict[str, Any], records: Sequence[dict]) -> list[str]:

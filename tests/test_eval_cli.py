@@ -235,3 +235,41 @@ def test_a_line_cut_short_by_a_crash_is_asked_again(
     assert _run(QUESTIONS, "--out", out) == 0
     assert len(backend.asked) == 3
     assert len(_records(out)) == 8
+
+
+class RecordingSession:
+    """Stands in for a ``requests.Session``: records URLs, answers 200 with a document."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+
+    def get(self, url: str, timeout: float) -> Any:
+        self.urls.append(url)
+        return type("Resp", (), {"status_code": 200, "json": lambda self: {"text": "raw"}})()
+
+
+def test_http_document_ids_quote_each_segment_and_keep_slashes() -> None:
+    from qa.eval_runner import HttpBackend
+
+    backend = HttpBackend("http://qa.example/")
+    session = RecordingSession()
+    backend._local.session = session
+    assert backend.document_text("Sky_(United Kingdom)/3") == "raw"
+    assert backend.document_text("a?b#c.txt") == "raw"
+    assert session.urls == [
+        "http://qa.example/api/documents/Sky_%28United%20Kingdom%29/3",
+        "http://qa.example/api/documents/a%3Fb%23c.txt",
+    ]
+
+
+def test_deltas_cover_every_headline_figure_and_survive_missing_ones() -> None:
+    from qa.eval_report import HEADLINE, deltas, fmt_delta
+
+    old = {"answer": {"hit": 0.5}, "latency": {"client_ms": {"p95": 200.0}}}
+    new = {"answer": {"hit": 0.75}, "latency": {"client_ms": {"p95": 150.0}}}
+    table = deltas(new, old)
+    assert set(table) == {key for key, _, _ in HEADLINE}
+    assert table["answer.hit"] == {"old": 0.5, "new": 0.75, "delta": 0.25}
+    assert table["latency.client_ms.p95"]["delta"] == -50.0
+    assert table["retrieval.hit@1"] == {"old": None, "new": None, "delta": None}
+    assert fmt_delta(0.25, "%") == "+25.0 pp" and fmt_delta(-50.0, "ms") == "-50 ms"
