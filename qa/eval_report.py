@@ -101,6 +101,8 @@ def fmt_delta(value: float | None, unit: str) -> str:
         return f"{100 * value:+.1f} pp"
     if unit == "ms":
         return f"{value:+.0f} ms"
+    if unit == "q/s":
+        return f"{value:+.2f} q/s"
     return f"{value:+.3f}"
 
 
