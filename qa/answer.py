@@ -10,6 +10,7 @@ threshold the reader abstains. Pure: no I/O, everything it needs is passed in.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,8 @@ _QUESTION_FILLER = frozenset(
 _W_DENSE, _W_COVER, _W_WINDOW, _W_TYPE, _W_RANK = 1.0, 1.0, 0.5, 0.35, 0.1
 # A neighbouring sentence joins the answer when it adds this share of the question's weight.
 _NEIGHBOUR_GAIN = 0.2
+# Share of a candidate span's words that must be absent from the question.
+_NOVEL_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -191,13 +194,49 @@ class Reader:
 
 
 def novel_spans(text: str, q_terms: frozenset[str], kind: str) -> list[answer_types.Span]:
-    """Candidate spans of ``kind`` in ``text`` that the question does not already contain."""
+    """Candidate spans of ``kind`` in ``text``, less what the question already says.
+
+    A name span often carries the title the question asks about ("Russian Foreign Minister Sergei
+    Lavrov" for "Which Russian foreign minister…"): the question's words are trimmed off its ends.
+    What remains must be mostly new to the question, and must not start with a joiner ("… Affairs
+    and Security Policy" is the tail of the same title, not a name).
+    """
     novel = []
     for span in answer_types.candidate_spans(text, kind):
-        terms = set(content_terms(span.text))
-        if terms and not terms <= q_terms:
+        if kind in answer_types.NAME_KINDS:
+            trimmed = _trim_question_words(text, span, q_terms)
+            if trimmed is None:
+                continue
+            span = trimmed
+        terms = content_terms(span.text)
+        new = [t for t in terms if t not in q_terms]
+        if terms and len(new) >= _NOVEL_SHARE * len(terms):
             novel.append(span)
     return novel
+
+
+def _trim_question_words(
+    text: str, span: answer_types.Span, q_terms: frozenset[str]
+) -> answer_types.Span | None:
+    tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(span.text)]
+
+    def echoes(word: str) -> bool:
+        return stem(word) in q_terms or word.lower() in answer_types.JOINERS
+
+    lo, hi = 0, len(tokens)
+    while lo < hi and echoes(tokens[lo][2]):
+        lo += 1
+    while hi > lo and echoes(tokens[hi - 1][2]):
+        hi -= 1
+    if lo == hi or (lo > 0 and tokens[lo - 1][2].lower() in answer_types.JOINERS):
+        return None
+    if not any(ch.isalpha() for _, _, word in tokens[lo:hi] for ch in word):
+        return span  # "Phase [3]": a bare number is not a name; keep the whole span
+    start, end = span.start + tokens[lo][0], span.start + tokens[hi - 1][1]
+    return answer_types.Span(start, end, text[start:end], attached=lo > 0)
+
+
+_TOKEN = re.compile(r"\S+")
 
 
 def confidence_of(best: Evidence, kind: str | None) -> float:
@@ -219,10 +258,25 @@ def short_answer(text: str, q_terms: frozenset[str], kind: str | None) -> str | 
     spans = novel_spans(text, q_terms, kind)
     if not spans:
         return None
-    anchors = [i for i, w in _word_positions(text) if stem(w) in q_terms]
+    anchors = [(i, i + len(w)) for i, w in _word_positions(text) if stem(w) in q_terms]
     if not anchors:
         return spans[0].text
-    return min(spans, key=lambda s: (min(abs(s.start - a) for a in anchors), s.start)).text
+
+    def gap(span: answer_types.Span) -> int:
+        """Characters between the span and the nearest question word."""
+        return min(max(a_start - span.end, span.start - a_end, 0) for a_start, a_end in anchors)
+
+    def preference(span: answer_types.Span) -> int:
+        if any(text[span.end : a_start].strip() == "(" for a_start, _ in anchors):
+            return 2  # "Full Name (ACRONYM)" where the question says ACRONYM: its own subject
+        # For a person, the question's words before a name are a title ("Foreign Minister
+        # [Sergei Lavrov]"): best. For a place or thing they are part of the same name
+        # ("Mediterranean [Sea]"): worst.
+        if kind == answer_types.PERSON:
+            return 0 if span.attached else 1
+        return 1 if span.attached else 0
+
+    return min(spans, key=lambda s: (preference(s), gap(s), s.start)).text
 
 
 def _word_positions(text: str) -> list[tuple[int, str]]:

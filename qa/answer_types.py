@@ -31,6 +31,11 @@ _PATTERNS = {
         rf"(?:\b\d[\d,.]*%?|\b{_NUMBER_WORD}(?:[\s-]+{_NUMBER_WORD})*\b)", re.IGNORECASE
     ),
 }
+_PERSON_NOUNS = (
+    r"person|man|woman|minister|general|president|official|leader|ambassador|envoy|spokesman|"
+    r"spokeswoman|secretary|chancellor|king|queen|emperor|author|writer|scientist|player|"
+    r"coach|actor|actress|singer|founder|director|chief|commander|governor|senator|mayor|physicist"
+)
 # A run of capitalised words, allowing a few lower-case joiners ("Institute for Peace Research").
 _NAME_SPAN = re.compile(
     r"(?:[A-Z][\w’'.-]*[\w]|[A-Z])(?:\s+(?:(?:of|for|and|the|de|von|van|la|al)\s+)?"
@@ -41,10 +46,14 @@ _TYPE_CUES: list[tuple[re.Pattern[str], str | None]] = [
     (re.compile(r"\b(?:how (?:many|much|long|far|old|large|big|high)|what (?:number|percentage|percent|amount)|what (?:is|was|are|were) the (?:range|distance|length|height|population|size|speed|number))\b", re.I), NUMBER),
     (re.compile(r"\b(?:when|what (?:year|date|month|day|time)|which (?:year|date|month|day))\b", re.I), DATE),
     (re.compile(r"\b(?:who|whom|whose)\b", re.I), PERSON),
+    (re.compile(rf"\b(?:which|what)\s+(?:\w+\s+){{0,2}}?(?:{_PERSON_NOUNS})\b", re.I), PERSON),
     (re.compile(r"\b(?:where|(?:what|which) (?:city|country|countries|state|place|region|town|continent|capital|location))\b", re.I), PLACE),
     (re.compile(r"\bwhat (?:kind|type|sort)s? of\b", re.I), None),
     (re.compile(r"\b(?:which|what (?:is|was) the name)\b", re.I), NAME),
 ]
+# Kinds whose spans are runs of capitalised words, and the small words allowed inside them.
+NAME_KINDS = {"person", "place", "name"}
+JOINERS = {"of", "for", "and", "the", "de", "von", "van", "la", "al"}
 # Only these cues are strict: a sentence lacking such a span cannot answer the question.
 STRICT_TYPES = {PERSON, DATE, NUMBER, MONEY, PLACE}
 
@@ -56,6 +65,9 @@ class Span:
     start: int
     end: int
     text: str
+    # True when the question's own words were trimmed off its front ("Foreign Minister [Lavrov]"):
+    # the span stands in apposition to what the question asks about.
+    attached: bool = False
 
 
 def expected_type(question: str) -> str | None:

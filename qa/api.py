@@ -34,12 +34,13 @@ def create_app(test_config: dict[str, Any] | None = None, pipeline: QAPipeline |
     an index the app still starts and answers 503 with how to build one.
     """
     app = Flask(__name__)
-    app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False)
+    app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     if test_config:
         app.config.update(test_config)
     settings = app.config.get("QA_SETTINGS") or Settings.from_env()
     app.config["QA_SETTINGS"] = settings
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]  (Flask 3 ignores JSON_SORT_KEYS)
     app.extensions["qa"] = pipeline or _load_pipeline(settings)
     app.register_blueprint(bp)
     app.register_error_handler(QAError, _qa_error)

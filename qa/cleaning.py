@@ -207,5 +207,10 @@ def _drop_footnotes(cleaned: CleanText) -> CleanText:
 
 def display_form(raw_fragment: str) -> str:
     """The display form of a raw quote: hyphenation across line breaks rejoined, spaces collapsed."""
-    text = re.sub(r"(?<=[^\W\d_])[-\u00ad][ \t]*\r?\n\s*(?=[a-z])", "", raw_fragment)
+    text = _LINE_BREAK_HYPHEN.sub(lambda m: "" if m.group(1).islower() else m.group(0), raw_fragment)
     return " ".join(text.split())
+
+
+# A hyphen at a line end between letters; rejoined only when the next letter is lower case,
+# exactly as ``clean`` does.
+_LINE_BREAK_HYPHEN = re.compile(r"(?<=[^\W\d_])[-\u00ad][ \t]*\r?\n\s*(?=([^\W\d_]))")

@@ -236,14 +236,17 @@ class QAPipeline:
     def _check_question(self, question: object, what: str = "question") -> str:
         if not isinstance(question, str):
             raise InvalidRequest(f"'{what}' must be a string")
-        stripped = question.strip()
-        if not stripped or not any(ch.isprintable() and not ch.isspace() for ch in stripped):
-            raise InvalidRequest(f"'{what}' is empty")
         if len(question) > self.settings.max_question_chars:
             raise InvalidRequest(
                 f"'{what}' is {len(question)} characters; the limit is {self.settings.max_question_chars}"
             )
-        return " ".join(stripped.split())
+        # Control characters (NUL, terminal escapes) carry no meaning in a question: drop them.
+        cleaned = " ".join(
+            "".join(" " if ch.isspace() else ch for ch in question if ch.isspace() or ch.isprintable()).split()
+        )
+        if not cleaned:
+            raise InvalidRequest(f"'{what}' is empty")
+        return cleaned
 
     def _check_top_k(self, top_k: object) -> int:
         if top_k is None:

@@ -178,12 +178,6 @@ def test_seed_abstains_on_unanswerable_questions(seed_pipeline: QAPipeline, ques
     assert answer.hits  # passages are still returned
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="short_answer keeps any PERSON span with one term not in the question, so the title "
-    "span 'NATO’s Deputy Assistant Secretary General for Political Affairs and Security Policy' "
-    "(only 'Security Policy' is new) wins over the name 'James Appathurai' that follows it",
-)
 def test_seed_who_question_short_answer_is_the_name(seed_pipeline: QAPipeline) -> None:
     answer = seed_pipeline.ask(
         "Who is NATO's Deputy Assistant Secretary General for Political Affairs?"
