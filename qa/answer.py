@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa import answer_types
+from qa.reader_model import ReaderModel
 from qa.schema import Citation, Hit, Sentence
 from qa.text import STOPWORDS, content_terms, stem, words
 
@@ -25,8 +26,6 @@ _QUESTION_FILLER = frozenset(
     "kind type sort name named call called many much year years date day time person people thing "
     "way happen happened exactly around approximately roughly".split()
 )
-# Scoring weights, set by hand on the development set (see README, "How answers are chosen").
-_W_DENSE, _W_COVER, _W_WINDOW, _W_TYPE, _W_RANK = 1.0, 1.0, 0.5, 0.35, 0.1
 # A neighbouring sentence joins the answer when it adds this share of the question's weight.
 _NEIGHBOUR_GAIN = 0.2
 # Share of a candidate span's words that must be absent from the question.
@@ -56,15 +55,12 @@ class TermStats:
 
 @dataclass(frozen=True)
 class Evidence:
-    """Why a sentence was scored as it was (kept for diagnostics and calibration)."""
+    """A candidate sentence's features and score (kept for diagnostics and model fitting)."""
 
     sentence_id: int
     score: float
-    dense: float
-    cover: float
-    window_cover: float
-    type_match: float
     rank: int
+    features: Mapping[str, float]
 
 
 @dataclass(frozen=True)
@@ -96,25 +92,29 @@ class Reader:
         sentence_vectors: np.ndarray,
         documents: Mapping[str, tuple[str, str]],
         *,
-        threshold: float = 0.5,
+        model: ReaderModel | None = None,
+        threshold: float | None = None,
     ) -> None:
-        """``documents`` maps doc_id to ``(title, raw_text)``."""
+        """``documents`` maps doc_id to ``(title, raw_text)``; ``threshold`` overrides the model's."""
         self._sentences = sentences
         self._vectors = sentence_vectors
         self._documents = documents
-        self._terms = [frozenset(content_terms(s.text)) for s in sentences]
+        term_lists = [content_terms(s.text) for s in sentences]
+        self._terms = [frozenset(t) for t in term_lists]
+        self._bigrams = [frozenset(zip(t, t[1:], strict=False)) for t in term_lists]
         self._stats = TermStats.from_term_sets(self._terms)
-        self.threshold = threshold
+        self.model = model or ReaderModel.load()
+        self.threshold = self.model.threshold if threshold is None else threshold
 
     def read(self, question: str, question_vector: np.ndarray, hits: Sequence[Hit]) -> Reading:
         """The best-supported answer to ``question`` from ``hits``, or an abstention."""
         q_terms = question_terms(question) or frozenset(content_terms(question))
         kind = answer_types.expected_type(question)
-        scored = self._score_sentences(q_terms, kind, question_vector, hits)
+        scored = self.candidates(question, question_vector, hits)
         if not scored:
             return Reading(False, None, None, 0.0, (), None)
         best = max(scored, key=lambda e: e.score)
-        confidence = confidence_of(best, kind)
+        confidence = self.model.confidence(confidence_features(best, scored))
         if confidence < self.threshold:
             return Reading(False, None, None, confidence, (), best)
         span = self._answer_span(best.sentence_id, q_terms)
@@ -122,9 +122,10 @@ class Reader:
         short = short_answer(text, q_terms, kind)
         return Reading(True, text, short, confidence, (self._cite(span),), best)
 
-    def _score_sentences(
-        self, q_terms: frozenset[str], kind: str | None, q_vector: np.ndarray, hits: Sequence[Hit]
-    ) -> list[Evidence]:
+    def candidates(self, question: str, q_vector: np.ndarray, hits: Sequence[Hit]) -> list[Evidence]:
+        """Every sentence of ``hits`` with its features and model score."""
+        q_terms = question_terms(question) or frozenset(content_terms(question))
+        kind = answer_types.expected_type(question)
         rank_of: dict[int, int] = {}
         for hit in hits:
             for sid in range(hit.chunk.first_sentence, hit.chunk.last_sentence + 1):
@@ -133,19 +134,33 @@ class Reader:
             return []
         ids = sorted(rank_of)
         dense = self._vectors[ids] @ np.asarray(q_vector, dtype=np.float32)
-        total = sum(self._stats.weight(t) for t in q_terms) or 1.0
+        q_list = content_terms(question)
+        q_bigrams = frozenset(zip(q_list, q_list[1:], strict=False))
         evidence = []
         for sid, similarity in zip(ids, dense.tolist(), strict=True):
-            cover = sum(self._stats.weight(t) for t in q_terms & self._terms[sid]) / total
-            window = sum(self._stats.weight(t) for t in q_terms & self._window_terms(sid)) / total
-            type_match = self._type_match(sid, q_terms, kind)
-            rank = rank_of[sid]
-            score = (
-                _W_DENSE * similarity + _W_COVER * cover + _W_WINDOW * window
-                + _W_TYPE * type_match + _W_RANK / rank
-            )
-            evidence.append(Evidence(sid, score, similarity, cover, window, type_match, rank))
+            features = self._features(sid, q_terms, q_bigrams, kind)
+            features["dense"] = similarity
+            features["inv_rank"] = 1.0 / rank_of[sid]
+            evidence.append(Evidence(sid, self.model.score(features), rank_of[sid], features))
         return evidence
+
+    def _features(
+        self, sid: int, q_terms: frozenset[str], q_bigrams: frozenset[tuple[str, str]], kind: str | None
+    ) -> dict[str, float]:
+        total = sum(self._stats.weight(t) for t in q_terms) or 1.0
+        terms = self._terms[sid]
+        spans = novel_spans(self._sentences[sid].text, q_terms, kind) if kind else []
+        strict = kind in answer_types.STRICT_TYPES
+        return {
+            "cover": sum(self._stats.weight(t) for t in q_terms & terms) / total,
+            "window": sum(self._stats.weight(t) for t in q_terms & self._window_terms(sid)) / total,
+            "bigram": len(q_bigrams & self._bigrams[sid]) / len(q_bigrams) if q_bigrams else 0.0,
+            "novelty": len(terms - q_terms) / len(terms) if terms else 0.0,
+            "strict_hit": float(strict and bool(spans)),
+            "strict_miss": float(strict and not spans),
+            "soft_hit": float(kind is not None and not strict and bool(spans)),
+            "length": min(len(self._sentences[sid].text.split()), 60) / 60,
+        }
 
     def _window_terms(self, sid: int) -> frozenset[str]:
         """Terms of the sentence, its neighbours in the same document, and the title."""
@@ -156,15 +171,6 @@ class Reader:
                 terms |= self._terms[other]
         terms.update(content_terms(self._documents[doc_id][0]))
         return frozenset(terms)
-
-    def _type_match(self, sid: int, q_terms: frozenset[str], kind: str | None) -> float:
-        """1 when the sentence holds a new span of the asked-for kind, 0 when not, 0.5 if no cue."""
-        if kind is None:
-            return 0.5
-        spans = novel_spans(self._sentences[sid].text, q_terms, kind)
-        if kind in answer_types.STRICT_TYPES:
-            return 1.0 if spans else 0.0
-        return 0.75 if spans else 0.5
 
     def _answer_span(self, sid: int, q_terms: frozenset[str]) -> list[int]:
         """The sentence, plus a neighbour that holds question words it lacks or that it leads into.
@@ -239,16 +245,10 @@ def _trim_question_words(
 _TOKEN = re.compile(r"\S+")
 
 
-def confidence_of(best: Evidence, kind: str | None) -> float:
-    """How likely the best sentence answers the question, in [0, 1].
-
-    Missing question vocabulary near the answer is the strongest sign that the documents do not
-    hold the answer; a missing span of a strictly typed kind (no date for "when") is the next.
-    """
-    z = 6.0 * (best.window_cover - 0.55) + 4.0 * (best.dense - 0.35)
-    if kind in answer_types.STRICT_TYPES:
-        z += 0.5 if best.type_match else -2.5
-    return 1.0 / (1.0 + math.exp(-z))
+def confidence_features(best: Evidence, scored: Sequence[Evidence]) -> dict[str, float]:
+    """The best sentence's features plus its lead over the runner-up (a clear winner is surer)."""
+    runner_up = max((e.score for e in scored if e is not best), default=best.score - 1.0)
+    return {**best.features, "margin": min(best.score - runner_up, 1.0)}
 
 
 def short_answer(text: str, q_terms: frozenset[str], kind: str | None) -> str | None:

@@ -30,8 +30,10 @@ class Settings:
     max_top_k: int = 50
     candidate_depth: int = 50  # how deep each retriever looks before fusion
     rrf_k: int = 60
-    # Confidence below this abstains (calibrated on the development set, see README).
-    abstain_threshold: float = 0.5
+    # Confidence below this abstains; empty means the reader model's own (fitted) threshold.
+    abstain_threshold: float | None = None
+    # Reader model weights (JSON); empty means the one shipped in the package.
+    reader_model: Path | None = None
     max_question_chars: int = 2000
     # torch threads in a process that answers queries (index builds use every core).
     query_threads: int = 1

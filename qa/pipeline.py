@@ -19,6 +19,7 @@ from qa.errors import DocumentNotFound, IndexMismatch, IndexUnavailable, Invalid
 from qa.index import SENTENCE_FILE, ChunkIndex
 from qa.ingest import corpus_fingerprint, load_corpus
 from qa.lexical import LexicalIndex
+from qa.reader_model import ReaderModel
 from qa.retrieval import Retriever
 from qa.schema import Answer, Hit
 from qa.store import (
@@ -156,7 +157,8 @@ class QAPipeline:
             depth=settings.candidate_depth, rrf_k=settings.rrf_k,
         )
         self._reader = Reader(
-            sentences, sentence_vectors, self._documents, threshold=settings.abstain_threshold
+            sentences, sentence_vectors, self._documents,
+            model=ReaderModel.load(settings.reader_model), threshold=settings.abstain_threshold,
         )
         self._n_chunks = len(chunks)
 
@@ -166,6 +168,11 @@ class QAPipeline:
         read_manifest(settings.index_dir)  # fail fast, before the model loads
         set_torch_threads(settings.query_threads)
         return cls(settings, embedder or default_embedder(settings))
+
+    @property
+    def abstain_threshold(self) -> float:
+        """Confidence below which the pipeline abstains (settings, else the reader model's)."""
+        return self._reader.threshold
 
     def ask(self, question: str, top_k: int | None = None) -> Answer:
         """Answer ``question`` with quotes from the documents, or abstain."""
@@ -230,6 +237,10 @@ class QAPipeline:
                 "settings": self.manifest.get("settings"),
                 "counts": self.manifest.get("counts"),
                 "qa_version": self.manifest.get("qa_version"),
+            },
+            "reader": {
+                "threshold": self._reader.threshold,
+                "provenance": dict(self._reader.model.provenance),
             },
         }
 

@@ -7,7 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qa import answer_types
-from qa.answer import Evidence, TermStats, confidence_of, question_terms, short_answer
+from qa.answer import Evidence, TermStats, confidence_features, question_terms, short_answer
+from qa.reader_model import HAND_SET, ReaderModel
 from qa.answer_types import candidate_spans, expected_type
 from qa.cleaning import display_form
 from qa.pipeline import QAPipeline
@@ -46,7 +47,7 @@ def test_when_question_gets_a_cited_date(fixture_pipeline: QAPipeline) -> None:
     answer = fixture_pipeline.ask("When did Eyjafjallajokull erupt?")
     assert answer.answerable
     assert answer.short_answer == "April 2010"
-    assert answer.confidence >= fixture_pipeline.settings.abstain_threshold
+    assert answer.confidence >= fixture_pipeline.abstain_threshold
     (citation,) = answer.citations
     assert citation.doc_id == "volcanoes.txt"
     assert citation.title == "Iceland's restless volcanoes"
@@ -94,7 +95,7 @@ def test_unrelated_question_abstains_but_returns_passages(
     assert not answer.answerable
     assert answer.text is None and answer.short_answer is None
     assert answer.citations == ()
-    assert answer.confidence < fixture_pipeline.settings.abstain_threshold
+    assert answer.confidence < fixture_pipeline.abstain_threshold
     assert len(answer.hits) == 2  # both chunks of the fixture corpus are still shown
     data = answer.to_dict()
     assert data["answer"] is None and data["citations"] == [] and len(data["passages"]) == 2
@@ -273,16 +274,25 @@ def test_idf_weighs_rare_and_unseen_terms_more() -> None:
     assert stats.weight("unseen") > stats.weight("missil")
 
 
-def _evidence(dense: float, window: float, type_match: float) -> Evidence:
-    return Evidence(0, 0.0, dense, window, window, type_match, 1)
+def _evidence(dense: float, window: float, strict: bool, typed_span: bool) -> Evidence:
+    features = {
+        "dense": dense, "cover": window, "window": window,
+        "strict_hit": float(strict and typed_span), "strict_miss": float(strict and not typed_span),
+    }
+    return Evidence(0, 0.0, 1, features)
 
 
-def test_confidence_grows_with_evidence_and_needs_a_typed_span() -> None:
-    low = confidence_of(_evidence(0.2, 0.2, 1.0), None)
-    high = confidence_of(_evidence(0.7, 1.0, 1.0), None)
-    assert 0.0 <= low < 0.5 < high <= 1.0
-    with_date = confidence_of(_evidence(0.5, 0.8, 1.0), answer_types.DATE)
-    without_date = confidence_of(_evidence(0.5, 0.8, 0.0), answer_types.DATE)
+def _confidence(model: ReaderModel, evidence: Evidence) -> float:
+    return model.confidence(confidence_features(evidence, [evidence]))
+
+
+@pytest.mark.parametrize("model", [HAND_SET, ReaderModel.load()], ids=["hand-set", "packaged"])
+def test_confidence_grows_with_evidence_and_needs_a_typed_span(model: ReaderModel) -> None:
+    low = _confidence(model, _evidence(0.2, 0.2, False, False))
+    high = _confidence(model, _evidence(0.7, 1.0, False, False))
+    assert 0.0 <= low < model.threshold < high <= 1.0
+    with_date = _confidence(model, _evidence(0.5, 0.8, True, True))
+    without_date = _confidence(model, _evidence(0.5, 0.8, True, False))
     assert with_date > without_date
 
 

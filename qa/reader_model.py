@@ -1,0 +1,96 @@
+"""The reader's two linear models: how to rank candidate sentences, and how sure to be of the best.
+
+Both read the same named features (see ``FEATURES``). The weights live in a JSON file shipped with
+the package (``reader_model.json``), fitted by ``scripts/train_reader.py`` on SQuAD articles and
+held out from the articles it is measured on; ``HAND_SET`` are the weights chosen by hand on the
+development set before any fitting, kept as the fallback and the baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+FEATURES = (
+    "dense",  # cosine similarity of question and sentence embeddings
+    "cover",  # IDF-weighted share of the question's terms in the sentence
+    "window",  # ... in the sentence, its neighbours and the document title
+    "bigram",  # share of the question's adjacent term pairs found adjacent in the sentence
+    "novelty",  # share of the sentence's terms the question lacks (an answer adds something)
+    "inv_rank",  # 1 / rank of the best passage holding the sentence
+    "strict_hit",  # a strictly typed question (when, how many...) and a span of that type
+    "strict_miss",  # ... and no such span
+    "soft_hit",  # a "which" question and a name span the question lacks
+    "length",  # words in the sentence / 60, capped at 1
+)
+CONFIDENCE_FEATURES = (*FEATURES, "margin")  # margin: best score minus the runner-up's
+DEFAULT_FILE = "reader_model.json"
+
+
+@dataclass(frozen=True)
+class ReaderModel:
+    """Weights for sentence ranking and for the answer's confidence; abstain below ``threshold``."""
+
+    score_weights: Mapping[str, float]
+    confidence_weights: Mapping[str, float]
+    confidence_bias: float
+    threshold: float = 0.5
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+
+    def score(self, features: Mapping[str, float]) -> float:
+        """Ranking score of one candidate sentence (higher is better)."""
+        return sum(w * features.get(name, 0.0) for name, w in self.score_weights.items())
+
+    def confidence(self, features: Mapping[str, float]) -> float:
+        """Probability that the chosen sentence answers the question."""
+        z = self.confidence_bias + sum(
+            w * features.get(name, 0.0) for name, w in self.confidence_weights.items()
+        )
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReaderModel:
+        unknown = (set(data["score_weights"]) | set(data["confidence_weights"])) - set(
+            CONFIDENCE_FEATURES
+        )
+        if unknown:
+            raise ValueError(f"reader model names unknown features: {sorted(unknown)}")
+        return cls(
+            score_weights=dict(data["score_weights"]),
+            confidence_weights=dict(data["confidence_weights"]),
+            confidence_bias=float(data["confidence_bias"]),
+            threshold=float(data.get("threshold", 0.5)),
+            provenance=dict(data.get("provenance", {})),
+        )
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> ReaderModel:
+        """The model in ``path``, else the packaged one, else ``HAND_SET``."""
+        if path is not None:
+            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        packaged = resources.files("qa").joinpath(DEFAULT_FILE)
+        if packaged.is_file():
+            return cls.from_dict(json.loads(packaged.read_text(encoding="utf-8")))
+        return HAND_SET
+
+
+# Chosen by hand on the development set (36 questions) before any fitting.
+HAND_SET = ReaderModel(
+    score_weights={"dense": 1.0, "cover": 1.0, "window": 0.5, "strict_hit": 0.35,
+                   "soft_hit": 0.0875, "inv_rank": 0.1},
+    confidence_weights={"window": 6.0, "dense": 4.0, "strict_hit": 0.5, "strict_miss": -2.5},
+    confidence_bias=-4.7,
+    threshold=0.5,
+    provenance={"fitted": False, "note": "hand-set on the seeds development set"},
+)
