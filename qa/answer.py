@@ -78,7 +78,8 @@ class Reading:
 def question_terms(question: str) -> frozenset[str]:
     """The stemmed terms a good answer sentence should share with the question."""
     return frozenset(
-        stem(w) for w in words(question)
+        stem(w)
+        for w in words(question)
         if w.lower() not in STOPWORDS and w.lower() not in _QUESTION_FILLER
     )
 
@@ -122,7 +123,12 @@ class Reader:
         short = short_answer(text, q_terms, kind)
         return Reading(True, text, short, confidence, (self._cite(span),), best)
 
-    def candidates(self, question: str, q_vector: np.ndarray, hits: Sequence[Hit]) -> list[Evidence]:
+    def sentence_text(self, sid: int) -> str:
+        return self._sentences[sid].text
+
+    def candidates(
+        self, question: str, q_vector: np.ndarray, hits: Sequence[Hit]
+    ) -> list[Evidence]:
         """Every sentence of ``hits`` with its features and model score."""
         q_terms = question_terms(question) or frozenset(content_terms(question))
         kind = answer_types.expected_type(question)
@@ -145,7 +151,11 @@ class Reader:
         return evidence
 
     def _features(
-        self, sid: int, q_terms: frozenset[str], q_bigrams: frozenset[tuple[str, str]], kind: str | None
+        self,
+        sid: int,
+        q_terms: frozenset[str],
+        q_bigrams: frozenset[tuple[str, str]],
+        kind: str | None,
     ) -> dict[str, float]:
         total = sum(self._stats.weight(t) for t in q_terms) or 1.0
         terms = self._terms[sid]
@@ -183,7 +193,10 @@ class Reader:
         total = sum(self._stats.weight(t) for t in q_terms) or 1.0
         missing = q_terms - self._terms[sid]
         for other in (sid - 1, sid + 1):
-            if not 0 <= other < len(self._sentences) or self._sentences[other].doc_id != sentence.doc_id:
+            if (
+                not 0 <= other < len(self._sentences)
+                or self._sentences[other].doc_id != sentence.doc_id
+            ):
                 continue
             gain = sum(self._stats.weight(t) for t in missing & self._terms[other]) / total
             leads_in = other == sid + 1 and (

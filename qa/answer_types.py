@@ -23,7 +23,7 @@ _PATTERNS = {
         rf"|\d{{1,2}}\s+{_MONTH}(?:\s+{_YEAR})?|{_MONTH}(?=[\s,.;])|{_YEAR}|(?:spring|summer|autumn|fall|winter)\s+(?:of\s+)?{_YEAR})"
     ),
     MONEY: re.compile(
-        rf"(?:[$€£¥]\s?\d[\d,.]*(?:\s+(?:million|billion|trillion))?|\b\d[\d,.]*\s+(?:million\s+|billion\s+)?"
+        r"(?:[$€£¥]\s?\d[\d,.]*(?:\s+(?:million|billion|trillion))?|\b\d[\d,.]*\s+(?:million\s+|billion\s+)?"
         r"(?:dollars|euros|pounds|yen|rubles|roubles|USD|EUR))",
         re.IGNORECASE,
     ),
@@ -42,12 +42,35 @@ _NAME_SPAN = re.compile(
     r"(?:[A-Z][\w’'.-]*[\w]|[A-Z]|\d[\w-]*))*"
 )
 _TYPE_CUES: list[tuple[re.Pattern[str], str | None]] = [
-    (re.compile(r"\bhow (?:much|many dollars)\b.*\b(?:cost|price|pay|paid|spend|spent|worth|budget|fund)", re.I), MONEY),
-    (re.compile(r"\b(?:how (?:many|much|long|far|old|large|big|high)|what (?:number|percentage|percent|amount)|what (?:is|was|are|were) the (?:range|distance|length|height|population|size|speed|number))\b", re.I), NUMBER),
-    (re.compile(r"\b(?:when|what (?:year|date|month|day|time)|which (?:year|date|month|day))\b", re.I), DATE),
+    (
+        re.compile(
+            r"\bhow (?:much|many dollars)\b.*\b(?:cost|price|pay|paid|spend|spent|worth|budget|fund)",
+            re.I,
+        ),
+        MONEY,
+    ),
+    (
+        re.compile(
+            r"\b(?:how (?:many|much|long|far|old|large|big|high)|what (?:number|percentage|percent|amount)|what (?:is|was|are|were) the (?:range|distance|length|height|population|size|speed|number))\b",
+            re.I,
+        ),
+        NUMBER,
+    ),
+    (
+        re.compile(
+            r"\b(?:when|what (?:year|date|month|day|time)|which (?:year|date|month|day))\b", re.I
+        ),
+        DATE,
+    ),
     (re.compile(r"\b(?:who|whom|whose)\b", re.I), PERSON),
     (re.compile(rf"\b(?:which|what)\s+(?:\w+\s+){{0,2}}?(?:{_PERSON_NOUNS})\b", re.I), PERSON),
-    (re.compile(r"\b(?:where|(?:what|which) (?:city|country|countries|state|place|region|town|continent|capital|location))\b", re.I), PLACE),
+    (
+        re.compile(
+            r"\b(?:where|(?:what|which) (?:city|country|countries|state|place|region|town|continent|capital|location))\b",
+            re.I,
+        ),
+        PLACE,
+    ),
     (re.compile(r"\bwhat (?:kind|type|sort)s? of\b", re.I), None),
     (re.compile(r"\b(?:which|what (?:is|was) the name)\b", re.I), NAME),
 ]

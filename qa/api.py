@@ -12,22 +12,36 @@ from werkzeug.exceptions import HTTPException
 
 from qa.config import Settings
 from qa.errors import (
-    DependencyMissing, DocumentNotFound, IndexUnavailable, InvalidRequest, QAError,
+    DependencyMissing,
+    DocumentNotFound,
+    IndexUnavailable,
+    InvalidRequest,
+    QAError,
 )
 from qa.pipeline import QAPipeline
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
-_STATUS = {InvalidRequest: 400, DocumentNotFound: 404, IndexUnavailable: 503, DependencyMissing: 503}
+_STATUS = {
+    InvalidRequest: 400,
+    DocumentNotFound: 404,
+    IndexUnavailable: 503,
+    DependencyMissing: 503,
+}
 _HTTP_CODES = {
-    400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
     415: "unsupported_media_type",
 }
 
 bp = Blueprint("qa", __name__)
 
 
-def create_app(test_config: dict[str, Any] | None = None, pipeline: QAPipeline | None = None) -> Flask:
+def create_app(
+    test_config: dict[str, Any] | None = None, pipeline: QAPipeline | None = None
+) -> Flask:
     """Build the app; the index and model load here, once per process.
 
     ``test_config`` may hold ``QA_SETTINGS`` (a ``Settings``) and any Flask config keys. Without

@@ -88,7 +88,12 @@ def chunk_document(
     """
     spans = sentence_spans(doc, budget, count)
     sentences = [
-        Sentence(first_sentence_id + i, doc.doc_id, doc.text[s.start : s.end], *doc.raw_span(s.start, s.end))
+        Sentence(
+            first_sentence_id + i,
+            doc.doc_id,
+            doc.text[s.start : s.end],
+            *doc.raw_span(s.start, s.end),
+        )
         for i, s in enumerate(spans)
     ]
 
@@ -128,7 +133,12 @@ def _pack(spans: Sequence[_Span], i: int, budget: int) -> int:
 
 
 def _make_chunk(
-    doc: Document, spans: Sequence[_Span], i: int, j: int, sid0: int, chunk_id: int,
+    doc: Document,
+    spans: Sequence[_Span],
+    i: int,
+    j: int,
+    sid0: int,
+    chunk_id: int,
     count: TokenCounter,
 ) -> Chunk:
     start, end = spans[i].start, spans[j].end
@@ -159,7 +169,12 @@ def chunk_corpus(
     chunks: list[Chunk] = []
     for doc in docs:
         doc_sentences, doc_chunks = chunk_document(
-            doc, len(sentences), len(chunks), budget=budget, overlap=overlap, count=count,
+            doc,
+            len(sentences),
+            len(chunks),
+            budget=budget,
+            overlap=overlap,
+            count=count,
             fits_model=fits_model,
         )
         sentences.extend(doc_sentences)

@@ -188,7 +188,7 @@ def _paragraph_separator(out: list[str], nxt: list[tuple[str, int]]) -> str:
     """Paragraphs are separated by a newline, unless the next one visibly continues a sentence."""
     if len(out) >= 2 and out[-1] in "-\u00ad" and out[-2].isalpha() and nxt[0][0].islower():
         return "-"
-    if nxt[0][0].islower() and out[-1] not in ".!?”\"":
+    if nxt[0][0].islower() and out[-1] not in '.!?”"':
         return " "
     return "\n"
 
@@ -207,7 +207,9 @@ def _drop_footnotes(cleaned: CleanText) -> CleanText:
 
 def display_form(raw_fragment: str) -> str:
     """The display form of a raw quote: hyphenation across line breaks rejoined, spaces collapsed."""
-    text = _LINE_BREAK_HYPHEN.sub(lambda m: "" if m.group(1).islower() else m.group(0), raw_fragment)
+    text = _LINE_BREAK_HYPHEN.sub(
+        lambda m: "" if m.group(1).islower() else m.group(0), raw_fragment
+    )
     return " ".join(text.split())
 
 

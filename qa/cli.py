@@ -76,7 +76,8 @@ def _index_options(parser: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env().with_overrides(
-        corpus=args.corpus, index_dir=args.index_dir,
+        corpus=args.corpus,
+        index_dir=args.index_dir,
         chunk_tokens=getattr(args, "chunk_tokens", None),
         faiss_factory=getattr(args, "faiss_factory", None),
     )
@@ -98,9 +99,20 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ["QA_INDEX_DIR"] = str(settings.index_dir)
     os.environ["QA_CORPUS"] = str(settings.corpus)
     command = [
-        gunicorn, "--bind", f"{args.host}:{args.port}", "--workers", str(args.workers),
-        "--worker-class", "gthread", "--threads", str(args.threads), "--timeout", "120",
-        "--access-logfile", "-", "qa.api:create_app()",
+        gunicorn,
+        "--bind",
+        f"{args.host}:{args.port}",
+        "--workers",
+        str(args.workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(args.threads),
+        "--timeout",
+        "120",
+        "--access-logfile",
+        "-",
+        "qa.api:create_app()",
     ]
     print(f"qa: serving {settings.index_dir} on http://{args.host}:{args.port}", file=sys.stderr)
     os.execv(command[0], command)  # gunicorn takes over this process

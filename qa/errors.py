@@ -1,12 +1,12 @@
 """The exceptions qa raises on purpose.
 
-    QAError                      base; every message says what to do next
-    ├── InvalidRequest           a question or parameter the service will not take (HTTP 400)
-    ├── DocumentNotFound         unknown or unsafe document id (HTTP 404)
-    ├── CorpusError              the corpus folder or file cannot be read or holds no documents
-    ├── DependencyMissing        the bundled model or offline tokenizer is not installed
-    └── IndexUnavailable         no usable index (HTTP 503)
-        └── IndexMismatch        an index built with other settings, or damaged: rebuild it
+QAError                      base; every message says what to do next
+├── InvalidRequest           a question or parameter the service will not take (HTTP 400)
+├── DocumentNotFound         unknown or unsafe document id (HTTP 404)
+├── CorpusError              the corpus folder or file cannot be read or holds no documents
+├── DependencyMissing        the bundled model or offline tokenizer is not installed
+└── IndexUnavailable         no usable index (HTTP 503)
+    └── IndexMismatch        an index built with other settings, or damaged: rebuild it
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from qa.eval_runner import (
 )
 from qa.evaluation import Judgement, aggregate
 from qa.questions import Question, QuestionFileError, load_questions, sample
+from qa.splits import SPLITS, question_ids
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=_bounded(1, 256), default=1, help="worker threads (1)")
     p.add_argument("--limit", type=_bounded(1, 10**9), help="a random sample of N questions")
     p.add_argument("--seed", type=int, default=0, help="sampling seed for --limit (0)")
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        help="SQuAD files only: keep the questions of the fit (even-numbered) or held-out "
+        "(odd-numbered) articles, the split the reader model was fitted on",
+    )
     p.add_argument("--baseline", type=Path, help="an earlier report.json to compare against")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming --out")
     p.add_argument("--max-misses", type=_bounded(0, 10**9), default=20, help="misses to print")
@@ -89,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     """Load, run (resuming what ``--out`` already holds), report and print."""
     questions = load_questions(args.questions)
+    if args.split:
+        keep = question_ids(args.questions, args.split)
+        questions = [q for q in questions if q.id in keep]
     selected = sample(questions, args.limit, args.seed)
     baseline = load_baseline(args.baseline) if args.baseline else None
     backend: Backend
@@ -102,6 +112,7 @@ def evaluate(args: argparse.Namespace) -> int:
     key = {
         "questions": str(args.questions.resolve()),
         "seed": args.seed,
+        "split": args.split,
         "top_k": args.top_k,
         **source,
     }
@@ -120,7 +131,7 @@ def evaluate(args: argparse.Namespace) -> int:
     )
     report: dict[str, Any] = {
         "settings": {
-            **{k: getattr(args, k) for k in ("limit", "seed", "top_k", "concurrency")},
+            **{k: getattr(args, k) for k in ("limit", "seed", "split", "top_k", "concurrency")},
             "questions": str(args.questions),
             "questions_sha256": hashlib.sha256(args.questions.read_bytes()).hexdigest(),
             **source,

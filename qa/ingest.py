@@ -78,7 +78,9 @@ def _read_squad(file: Path) -> Iterator[Document]:
         yield make_document(f"{title}/{i}", context, title=title.replace("_", " "))
 
 
-def make_document(doc_id: str, raw: str, *, title: str | None = None, markdown: bool = False) -> Document:
+def make_document(
+    doc_id: str, raw: str, *, title: str | None = None, markdown: bool = False
+) -> Document:
     """Clean ``raw`` and wrap it as a Document; the title comes from its first headline."""
     cleaned = clean(raw, markdown=markdown)
     return Document(

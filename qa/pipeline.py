@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from qa import __version__
-from qa.answer import Reader
+from qa.answer import Evidence, Reader
 from qa.chunking import chunk_corpus
 from qa.config import MODEL_NAME, TOKENIZER_NAME, Settings
 from qa.embedding import Embedder, MiniLMEmbedder, set_torch_threads
@@ -23,8 +23,14 @@ from qa.reader_model import ReaderModel
 from qa.retrieval import Retriever
 from qa.schema import Answer, Hit
 from qa.store import (
-    FORMAT_VERSION, check_settings, live_build, load_store, read_manifest, save_store,
-    write_build, write_manifest,
+    FORMAT_VERSION,
+    check_settings,
+    live_build,
+    load_store,
+    read_manifest,
+    save_store,
+    write_build,
+    write_manifest,
 )
 
 log = logging.getLogger(__name__)
@@ -66,7 +72,10 @@ class BuildReport:
 
 
 def build_index(
-    settings: Settings, *, force: bool = False, progress: bool = True,
+    settings: Settings,
+    *,
+    force: bool = False,
+    progress: bool = True,
     embedder: Embedder | None = None,
 ) -> BuildReport:
     """Build the index for ``settings.corpus`` unless an identical one is already live."""
@@ -84,7 +93,9 @@ def build_index(
     _say(progress, f"indexing {len(docs)} documents from {settings.corpus}")
     embedder = embedder or default_embedder(settings)
     sentences, chunks = chunk_corpus(
-        docs, budget=settings.chunk_tokens, overlap=settings.chunk_overlap_sentences,
+        docs,
+        budget=settings.chunk_tokens,
+        overlap=settings.chunk_overlap_sentences,
         fits_model=embedder.fits,
     )
     _say(progress, f"embedding {len(chunks)} chunks and {len(sentences)} sentences")
@@ -99,16 +110,23 @@ def build_index(
         sentence_index.save(folder, SENTENCE_FILE)
         lexical.save(folder)
         save_store(folder, docs, sentences, chunks, sentence_vectors)
-        write_manifest(folder, {
-            "settings": expected,
-            "model_dim": embedder.dim,
-            "corpus": str(settings.corpus),
-            "documents": fingerprint,
-            "counts": {"documents": len(docs), "sentences": len(sentences), "chunks": len(chunks)},
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "build_seconds": round(time.perf_counter() - started, 2),
-            "qa_version": __version__,
-        })
+        write_manifest(
+            folder,
+            {
+                "settings": expected,
+                "model_dim": embedder.dim,
+                "corpus": str(settings.corpus),
+                "documents": fingerprint,
+                "counts": {
+                    "documents": len(docs),
+                    "sentences": len(sentences),
+                    "chunks": len(chunks),
+                },
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "build_seconds": round(time.perf_counter() - started, 2),
+                "qa_version": __version__,
+            },
+        )
 
     folder = write_build(settings.index_dir, write)
     seconds = time.perf_counter() - started
@@ -152,13 +170,19 @@ class QAPipeline:
         documents, sentences, chunks, sentence_vectors = load_store(folder)
         self._documents = {d["doc_id"]: (d["title"], d["raw_text"]) for d in documents}
         self._retriever = Retriever(
-            chunks, ChunkIndex.load(folder), ChunkIndex.load(folder, SENTENCE_FILE),
+            chunks,
+            ChunkIndex.load(folder),
+            ChunkIndex.load(folder, SENTENCE_FILE),
             LexicalIndex.load(folder, len(chunks)),
-            depth=settings.candidate_depth, rrf_k=settings.rrf_k,
+            depth=settings.candidate_depth,
+            rrf_k=settings.rrf_k,
         )
         self._reader = Reader(
-            sentences, sentence_vectors, self._documents,
-            model=ReaderModel.load(settings.reader_model), threshold=settings.abstain_threshold,
+            sentences,
+            sentence_vectors,
+            self._documents,
+            model=ReaderModel.load(settings.reader_model),
+            threshold=settings.abstain_threshold,
         )
         self._n_chunks = len(chunks)
 
@@ -198,6 +222,16 @@ class QAPipeline:
                 "total": (done - started) * 1000,
             },
         )
+
+    def reader_candidates(self, question: str) -> list[tuple[Evidence, str]]:
+        """Every sentence the reader weighs for ``question``, with its text (fitting, diagnostics)."""
+        question = self._check_question(question)
+        vector = self._embedder.encode([question])[0]
+        hits = self._retriever.search(question, vector, ANSWER_DEPTH)
+        return [
+            (e, self._reader.sentence_text(e.sentence_id))
+            for e in self._reader.candidates(question, vector, hits)
+        ]
 
     def search(self, query: str, top_k: int | None = None) -> list[Hit]:
         """Retrieval only: the ``top_k`` passages for ``query``."""
@@ -253,7 +287,9 @@ class QAPipeline:
             )
         # Control characters (NUL, terminal escapes) carry no meaning in a question: drop them.
         cleaned = " ".join(
-            "".join(" " if ch.isspace() else ch for ch in question if ch.isspace() or ch.isprintable()).split()
+            "".join(
+                " " if ch.isspace() else ch for ch in question if ch.isspace() or ch.isprintable()
+            ).split()
         )
         if not cleaned:
             raise InvalidRequest(f"'{what}' is empty")
@@ -262,6 +298,10 @@ class QAPipeline:
     def _check_top_k(self, top_k: object) -> int:
         if top_k is None:
             return self.settings.top_k
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= self.settings.max_top_k:
+        if (
+            isinstance(top_k, bool)
+            or not isinstance(top_k, int)
+            or not 1 <= top_k <= self.settings.max_top_k
+        ):
             raise InvalidRequest(f"'top_k' must be an integer from 1 to {self.settings.max_top_k}")
         return top_k

@@ -87,8 +87,14 @@ class ReaderModel:
 
 # Chosen by hand on the development set (36 questions) before any fitting.
 HAND_SET = ReaderModel(
-    score_weights={"dense": 1.0, "cover": 1.0, "window": 0.5, "strict_hit": 0.35,
-                   "soft_hit": 0.0875, "inv_rank": 0.1},
+    score_weights={
+        "dense": 1.0,
+        "cover": 1.0,
+        "window": 0.5,
+        "strict_hit": 0.35,
+        "soft_hit": 0.0875,
+        "inv_rank": 0.1,
+    },
     confidence_weights={"window": 6.0, "dense": 4.0, "strict_hit": 0.5, "strict_miss": -2.5},
     confidence_bias=-4.7,
     threshold=0.5,

@@ -31,8 +31,14 @@ class Retriever:
     """
 
     def __init__(
-        self, chunks: Sequence[Chunk], dense: ChunkIndex, sentence_index: ChunkIndex,
-        lexical: LexicalIndex, *, depth: int = 50, rrf_k: int = 60,
+        self,
+        chunks: Sequence[Chunk],
+        dense: ChunkIndex,
+        sentence_index: ChunkIndex,
+        lexical: LexicalIndex,
+        *,
+        depth: int = 50,
+        rrf_k: int = 60,
     ) -> None:
         if dense.size != len(chunks) or lexical.size != len(chunks):
             raise ValueError("dense index, lexical index and chunk list disagree in size")

@@ -73,7 +73,9 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise IndexMismatch(f"the manifest in {folder} is unreadable ({exc}); {REBUILD_HINT}") from exc
+        raise IndexMismatch(
+            f"the manifest in {folder} is unreadable ({exc}); {REBUILD_HINT}"
+        ) from exc
     if not isinstance(manifest, dict):
         raise IndexMismatch(f"the manifest in {folder} is not an object; {REBUILD_HINT}")
     return manifest
@@ -82,7 +84,11 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
 def check_settings(manifest: dict[str, Any], expected: dict[str, Any], index_dir: Path) -> None:
     """Refuse an index built with other settings, naming each difference."""
     built = manifest.get("settings", {})
-    diffs = [f"{k}: built with {built.get(k)!r}, now {v!r}" for k, v in expected.items() if built.get(k) != v]
+    diffs = [
+        f"{k}: built with {built.get(k)!r}, now {v!r}"
+        for k, v in expected.items()
+        if built.get(k) != v
+    ]
     if diffs:
         raise IndexMismatch(
             f"the index in {index_dir} does not match the current settings ({'; '.join(diffs)}); "
@@ -91,7 +97,10 @@ def check_settings(manifest: dict[str, Any], expected: dict[str, Any], index_dir
 
 
 def save_store(
-    folder: Path, docs: list[Document], sentences: list[Sentence], chunks: list[Chunk],
+    folder: Path,
+    docs: list[Document],
+    sentences: list[Sentence],
+    chunks: list[Chunk],
     sentence_vectors: np.ndarray,
 ) -> None:
     """Write documents (raw text kept, so queries never read the corpus), sentences and chunks."""
@@ -107,7 +116,9 @@ def save_store(
     np.save(folder / SENTENCE_VECTORS, sentence_vectors)
 
 
-def load_store(folder: Path) -> tuple[list[dict[str, str]], list[Sentence], list[Chunk], np.ndarray]:
+def load_store(
+    folder: Path,
+) -> tuple[list[dict[str, str]], list[Sentence], list[Chunk], np.ndarray]:
     """Read what ``save_store`` wrote; damage is an ``IndexMismatch`` naming the fix."""
     try:
         store = json.loads((folder / STORE).read_text(encoding="utf-8"))
@@ -116,14 +127,26 @@ def load_store(folder: Path) -> tuple[list[dict[str, str]], list[Sentence], list
             for i, (doc_id, start, end, text) in enumerate(store["sentences"])
         ]
         chunks = [
-            Chunk(chunk_id=i, doc_id=doc_id, text=text, start=start, end=end, n_tokens=n_tokens,
-                  first_sentence=first, last_sentence=last)
+            Chunk(
+                chunk_id=i,
+                doc_id=doc_id,
+                text=text,
+                start=start,
+                end=end,
+                n_tokens=n_tokens,
+                first_sentence=first,
+                last_sentence=last,
+            )
             for i, (doc_id, start, end, n_tokens, first, last, text) in enumerate(store["chunks"])
         ]
         vectors = np.load(folder / SENTENCE_VECTORS)
         documents = store["documents"]
     except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-        raise IndexMismatch(f"the chunk store in {folder} is damaged ({exc}); {REBUILD_HINT}") from exc
+        raise IndexMismatch(
+            f"the chunk store in {folder} is damaged ({exc}); {REBUILD_HINT}"
+        ) from exc
     if vectors.shape[0] != len(sentences):
-        raise IndexMismatch(f"the sentence vectors in {folder} do not match its sentences; {REBUILD_HINT}")
+        raise IndexMismatch(
+            f"the sentence vectors in {folder} do not match its sentences; {REBUILD_HINT}"
+        )
     return documents, sentences, chunks, vectors

@@ -105,7 +105,8 @@ def content_terms(text: str) -> list[str]:
         terms.append(stem(word))
         if "-" in word:
             terms.extend(
-                stem(p) for p in word.split("-")
+                stem(p)
+                for p in word.split("-")
                 if len(p) >= 3 and p.isalpha() and p.lower() not in STOPWORDS
             )
     return terms

@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 
 from qa import answer_types
 from qa.answer import Evidence, TermStats, confidence_features, question_terms, short_answer
-from qa.reader_model import HAND_SET, ReaderModel
 from qa.answer_types import candidate_spans, expected_type
 from qa.cleaning import display_form
 from qa.pipeline import QAPipeline
+from qa.reader_model import HAND_SET, ReaderModel
 from qa.schema import Answer
 
 
@@ -276,8 +276,11 @@ def test_idf_weighs_rare_and_unseen_terms_more() -> None:
 
 def _evidence(dense: float, window: float, strict: bool, typed_span: bool) -> Evidence:
     features = {
-        "dense": dense, "cover": window, "window": window,
-        "strict_hit": float(strict and typed_span), "strict_miss": float(strict and not typed_span),
+        "dense": dense,
+        "cover": window,
+        "window": window,
+        "strict_hit": float(strict and typed_span),
+        "strict_miss": float(strict and not typed_span),
     }
     return Evidence(0, 0.0, 1, features)
 

@@ -30,7 +30,9 @@ def test_openapi_document_is_valid_and_served(client):
 
 
 def test_ask_answers_with_valid_citations(client, seed_pipeline):
-    response = client.post("/api/ask", json={"question": "Who represents Russia at NATO on missile defence?"})
+    response = client.post(
+        "/api/ask", json={"question": "Who represents Russia at NATO on missile defence?"}
+    )
     assert response.status_code == 200
     body = response.get_json()
     check_schema(body, "AskResponse")
@@ -46,7 +48,9 @@ def test_ask_answers_with_valid_citations(client, seed_pipeline):
 
 
 def test_ask_abstains_when_documents_do_not_hold_the_answer(client):
-    response = client.post("/api/ask", json={"question": "What is the best way to bake sourdough bread?"})
+    response = client.post(
+        "/api/ask", json={"question": "What is the best way to bake sourdough bread?"}
+    )
     body = response.get_json()
     check_schema(body, "AskResponse")
     assert body["answerable"] is False
@@ -55,7 +59,9 @@ def test_ask_abstains_when_documents_do_not_hold_the_answer(client):
 
 
 def test_top_k_controls_passages(client):
-    body = client.post("/api/ask", json={"question": "Where will NATO leaders meet?", "top_k": 2}).get_json()
+    body = client.post(
+        "/api/ask", json={"question": "Where will NATO leaders meet?", "top_k": 2}
+    ).get_json()
     assert len(body["passages"]) == 2
 
 
@@ -76,11 +82,18 @@ def test_health_and_documents(client, seed_pipeline):
     doc_id = listing["documents"][0]["doc_id"]
     doc = client.get(f"/api/documents/{doc_id}").get_json()
     check_schema(doc, "DocumentText")
-    assert doc["text"] == (Path(__file__).resolve().parent.parent / "seeds" / doc_id).read_text("utf-8")
+    assert doc["text"] == (Path(__file__).resolve().parent.parent / "seeds" / doc_id).read_text(
+        "utf-8"
+    )
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/documents/../pyproject.toml", "/api/documents/..%2F..%2Fetc%2Fpasswd", "/api/documents/nope.txt"]
+    "path",
+    [
+        "/api/documents/../pyproject.toml",
+        "/api/documents/..%2F..%2Fetc%2Fpasswd",
+        "/api/documents/nope.txt",
+    ],
 )
 def test_document_ids_never_leave_the_corpus(client, path):
     response = client.get(path)
@@ -138,7 +151,9 @@ def test_unexpected_errors_are_a_generic_500(seed_settings, seed_pipeline, monke
     monkeypatch.setattr(seed_pipeline, "ask", explode)
     response = app.test_client().post("/api/ask", json={"question": "anything?"})
     assert response.status_code == 500
-    assert response.get_json() == {"error": {"code": "internal_error", "message": "internal server error"}}
+    assert response.get_json() == {
+        "error": {"code": "internal_error", "message": "internal server error"}
+    }
     assert "secret" not in response.get_data(as_text=True)
 
 

@@ -7,7 +7,9 @@ import requests
 
 def test_server_answers_a_question_over_http(live_server, seed_pipeline):
     response = requests.post(
-        f"{live_server}/api/ask", json={"question": "How many people died in the airport bombing?"}, timeout=60
+        f"{live_server}/api/ask",
+        json={"question": "How many people died in the airport bombing?"},
+        timeout=60,
     )
     assert response.status_code == 200
     body = response.json()
@@ -19,7 +21,9 @@ def test_server_answers_a_question_over_http(live_server, seed_pipeline):
 
 
 def test_server_survives_bad_requests(live_server):
-    bad = requests.post(f"{live_server}/api/ask", data="{", headers={"Content-Type": "application/json"}, timeout=10)
+    bad = requests.post(
+        f"{live_server}/api/ask", data="{", headers={"Content-Type": "application/json"}, timeout=10
+    )
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_request"
     huge = requests.post(f"{live_server}/api/ask", json={"question": "a" * 100_000}, timeout=10)
     assert huge.status_code == 413

@@ -1,0 +1,98 @@
+"""Fitting the reader model on SQuAD questions: a sentence ranker and an answer-confidence model.
+
+Both are logistic regressions over the reader's named features. The ranker learns which sentence
+holds the answer (label: the sentence contains a gold answer, judged as in evaluation); the
+confidence model learns whether the chosen sentence is right, from answerable and unanswerable
+questions alike, so its output is a calibrated probability and 0.5 is the natural threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from tqdm import tqdm
+
+from qa.evaluation import contains_answer
+from qa.pipeline import QAPipeline
+from qa.questions import Question
+from qa.reader_model import CONFIDENCE_FEATURES, FEATURES, ReaderModel
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """One question's candidate sentences: a feature matrix and which rows hold a gold answer."""
+
+    answerable: bool
+    features: np.ndarray  # (n, len(FEATURES))
+    labels: np.ndarray  # (n,) bool
+
+
+def collect(
+    pipeline: QAPipeline, questions: Sequence[Question], progress: bool = True
+) -> list[Candidates]:
+    """Run retrieval and feature extraction for each question (no model scoring involved)."""
+    groups = []
+    for q in tqdm(questions, desc="features", disable=not progress, unit="q"):
+        rows = pipeline.reader_candidates(q.question)
+        if not rows:
+            continue
+        features = np.array([[e.features[name] for name in FEATURES] for e, _ in rows])
+        labels = np.array([q.answerable and contains_answer(text, q.answers) for _, text in rows])
+        groups.append(Candidates(q.answerable, features, labels))
+    return groups
+
+
+def fit_ranker(groups: Sequence[Candidates]) -> dict[str, float]:
+    """Weights that score answer-bearing sentences above the rest (answerable questions only)."""
+    usable = [g for g in groups if g.answerable and g.labels.any()]
+    x = np.vstack([g.features for g in usable])
+    y = np.concatenate([g.labels for g in usable])
+    model = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced").fit(x, y)
+    return {name: round(float(w), 4) for name, w in zip(FEATURES, model.coef_[0], strict=True)}
+
+
+def confidence_rows(
+    groups: Sequence[Candidates], ranker: dict[str, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each question, the chosen sentence's features plus its margin, and whether it is right."""
+    weights = np.array([ranker.get(name, 0.0) for name in FEATURES])
+    rows, labels = [], []
+    for g in groups:
+        scores = g.features @ weights
+        order = np.argsort(-scores)
+        best = order[0]
+        margin = scores[best] - scores[order[1]] if len(order) > 1 else 1.0
+        rows.append([*g.features[best], min(float(margin), 1.0)])
+        labels.append(bool(g.answerable and g.labels[best]))
+    return np.array(rows), np.array(labels)
+
+
+def fit_confidence(x: np.ndarray, y: np.ndarray) -> tuple[dict[str, float], float]:
+    model = LogisticRegression(C=1.0, max_iter=2000).fit(x, y)
+    weights = {
+        n: round(float(w), 4) for n, w in zip(CONFIDENCE_FEATURES, model.coef_[0], strict=True)
+    }
+    return weights, round(float(model.intercept_[0]), 4)
+
+
+def ranking_accuracy(groups: Sequence[Candidates], ranker: dict[str, float]) -> float:
+    """Share of answerable questions whose top-scored sentence holds a gold answer."""
+    _, right = confidence_rows([g for g in groups if g.answerable], ranker)
+    return float(right.mean()) if len(right) else 0.0
+
+
+def train(
+    ranking_groups: Sequence[Candidates],
+    confidence_groups: Sequence[Candidates],
+    provenance: dict[str, Any],
+    threshold: float = 0.5,
+) -> ReaderModel:
+    """Fit the ranker on ``ranking_groups``, then the confidence model on ``confidence_groups``."""
+    ranker = fit_ranker(ranking_groups)
+    x, y = confidence_rows(confidence_groups, ranker)
+    weights, bias = fit_confidence(x, y)
+    return ReaderModel(ranker, weights, bias, threshold, {"fitted": True, **provenance})
