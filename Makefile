@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 
-.PHONY: install index run test lint clean
+.PHONY: install index run test lint clean bench-squad
 
 # The CPU build of torch goes in first: installed later by sentence-transformers' dependency on
 # plain `torch`, pip would pull a multi-GB CUDA build instead.
@@ -32,5 +32,13 @@ lint: install
 	$(BIN)/ruff check qa tests scripts
 	$(BIN)/ruff format --check qa tests scripts
 
+# Issue 4's benchmark in one command: index SQuAD v1.1 dev (2,067 paragraphs), then answer 2,000
+# questions from the held-out articles (qa.splits), with progress; the report lands in reports/.
+SQUAD_V1 ?= ../shared/bench/external/squad-v1.1-dev.json
+bench-squad: install
+	$(BIN)/qa index --corpus $(SQUAD_V1) --index-dir build/squad-v1.1
+	$(BIN)/python scripts/evaluate.py $(SQUAD_V1) --index-dir build/squad-v1.1 --split heldout \
+		--limit 2000 --seed 0 --concurrency 2 --fresh --out reports/squad-v1.1-heldout
+
 clean:
-	rm -rf $(VENV) index/current index/build-* index/.tmp-* .pytest_cache
+	rm -rf $(VENV) index/current index/build-* index/.tmp-* .pytest_cache build reports

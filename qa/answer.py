@@ -104,6 +104,9 @@ class Reader:
         self._terms = [frozenset(t) for t in term_lists]
         self._bigrams = [frozenset(zip(t, t[1:], strict=False)) for t in term_lists]
         self._stats = TermStats.from_term_sets(self._terms)
+        self._title_terms = {
+            doc_id: frozenset(content_terms(title)) for doc_id, (title, _) in documents.items()
+        }
         self.model = model or ReaderModel.load()
         self.threshold = self.model.threshold if threshold is None else threshold
 
@@ -111,7 +114,7 @@ class Reader:
         """The best-supported answer to ``question`` from ``hits``, or an abstention."""
         q_terms = question_terms(question) or frozenset(content_terms(question))
         kind = answer_types.expected_type(question)
-        scored = self.candidates(question, question_vector, hits)
+        scored = self._evidence(question, q_terms, kind, question_vector, hits)
         if not scored:
             return Reading(False, None, None, 0.0, (), None)
         best = max(scored, key=lambda e: e.score)
@@ -132,6 +135,16 @@ class Reader:
         """Every sentence of ``hits`` with its features and model score."""
         q_terms = question_terms(question) or frozenset(content_terms(question))
         kind = answer_types.expected_type(question)
+        return self._evidence(question, q_terms, kind, q_vector, hits)
+
+    def _evidence(
+        self,
+        question: str,
+        q_terms: frozenset[str],
+        kind: str | None,
+        q_vector: np.ndarray,
+        hits: Sequence[Hit],
+    ) -> list[Evidence]:
         rank_of: dict[int, int] = {}
         for hit in hits:
             for sid in range(hit.chunk.first_sentence, hit.chunk.last_sentence + 1):
@@ -142,9 +155,10 @@ class Reader:
         dense = self._vectors[ids] @ np.asarray(q_vector, dtype=np.float32)
         q_list = content_terms(question)
         q_bigrams = frozenset(zip(q_list, q_list[1:], strict=False))
+        total = sum(self._stats.weight(t) for t in q_terms) or 1.0
         evidence = []
         for sid, similarity in zip(ids, dense.tolist(), strict=True):
-            features = self._features(sid, q_terms, q_bigrams, kind)
+            features = self._features(sid, q_terms, q_bigrams, kind, total)
             features["dense"] = similarity
             features["inv_rank"] = 1.0 / rank_of[sid]
             evidence.append(Evidence(sid, self.model.score(features), rank_of[sid], features))
@@ -156,8 +170,9 @@ class Reader:
         q_terms: frozenset[str],
         q_bigrams: frozenset[tuple[str, str]],
         kind: str | None,
+        total: float,
     ) -> dict[str, float]:
-        total = sum(self._stats.weight(t) for t in q_terms) or 1.0
+        """Features of one sentence; ``total`` is the question terms' summed weight."""
         terms = self._terms[sid]
         spans = novel_spans(self._sentences[sid].text, q_terms, kind) if kind else []
         strict = kind in answer_types.STRICT_TYPES
@@ -179,8 +194,7 @@ class Reader:
         for other in (sid - 1, sid + 1):
             if 0 <= other < len(self._sentences) and self._sentences[other].doc_id == doc_id:
                 terms |= self._terms[other]
-        terms.update(content_terms(self._documents[doc_id][0]))
-        return frozenset(terms)
+        return frozenset(terms | self._title_terms[doc_id])
 
     def _answer_span(self, sid: int, q_terms: frozenset[str]) -> list[int]:
         """The sentence, plus a neighbour that holds question words it lacks or that it leads into.

@@ -29,7 +29,7 @@ class Settings:
     top_k: int = 5
     max_top_k: int = 50
     candidate_depth: int = 50  # how deep each retriever looks before fusion
-    rrf_k: int = 60
+    rrf_k: int = 10  # small k trusts each ranking's top; k=60 -> 10 gave hit@5 .949 -> .954 (SQuAD fit split)
     # Confidence below this abstains; empty means the reader model's own (fitted) threshold.
     abstain_threshold: float | None = None
     # Reader model weights (JSON); empty means the one shipped in the package.
@@ -37,6 +37,13 @@ class Settings:
     max_question_chars: int = 2000
     # torch threads in a process that answers queries (index builds use every core).
     query_threads: int = 1
+
+    def __post_init__(self) -> None:
+        # Accept str for the path fields, so callers can pass what argparse or os.environ give.
+        for name in ("corpus", "index_dir", "reader_model"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, Path(value).expanduser())
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

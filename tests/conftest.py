@@ -33,12 +33,16 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+def _built(corpus: Path, tmp_path_factory: pytest.TempPathFactory, name: str) -> Settings:
+    settings = Settings(corpus=corpus, index_dir=tmp_path_factory.mktemp(name))
+    build_index(settings, progress=False)
+    return settings
+
+
 @pytest.fixture(scope="session")
 def seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings whose index over the real seed articles is built once per session."""
-    settings = Settings(corpus=SEEDS, index_dir=tmp_path_factory.mktemp("seed-index"))
-    build_index(settings, progress=False)
-    return settings
+    return _built(SEEDS, tmp_path_factory, "seed-index")
 
 
 @pytest.fixture(scope="session")
@@ -49,9 +53,7 @@ def seed_pipeline(seed_settings: Settings) -> QAPipeline:
 @pytest.fixture(scope="session")
 def fixture_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings whose index over the tiny hand-written corpus in tests/fixtures/corpus is built."""
-    settings = Settings(corpus=FIXTURE_CORPUS, index_dir=tmp_path_factory.mktemp("fixture-index"))
-    build_index(settings, progress=False)
-    return settings
+    return _built(FIXTURE_CORPUS, tmp_path_factory, "fixture-index")
 
 
 @pytest.fixture(scope="session")
