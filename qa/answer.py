@@ -237,7 +237,7 @@ def novel_spans(text: str, q_terms: frozenset[str], kind: str) -> list[answer_ty
     novel = []
     for span in answer_types.candidate_spans(text, kind):
         if kind in answer_types.NAME_KINDS:
-            trimmed = _trim_question_words(text, span, q_terms)
+            trimmed = _trim_question_words(text, span, q_terms, kind)
             if trimmed is None:
                 continue
             span = trimmed
@@ -249,8 +249,14 @@ def novel_spans(text: str, q_terms: frozenset[str], kind: str) -> list[answer_ty
 
 
 def _trim_question_words(
-    text: str, span: answer_types.Span, q_terms: frozenset[str]
+    text: str, span: answer_types.Span, q_terms: frozenset[str], kind: str
 ) -> answer_types.Span | None:
+    """Cut the question's words off the front (and, for a person, the end) of a name span.
+
+    A person's name holds none of the question's words: what still does is a title ("Deputy
+    Secretary General for ..."). For things, a trailing question word is the name's head noun
+    ("New START [Treaty]") and stays.
+    """
     tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(span.text)]
 
     def echoes(word: str) -> bool:
@@ -259,9 +265,12 @@ def _trim_question_words(
     lo, hi = 0, len(tokens)
     while lo < hi and echoes(tokens[lo][2]):
         lo += 1
-    while hi > lo and echoes(tokens[hi - 1][2]):
+    person = kind == answer_types.PERSON
+    while person and hi > lo and echoes(tokens[hi - 1][2]):
         hi -= 1
     if lo == hi or (lo > 0 and tokens[lo - 1][2].lower() in answer_types.JOINERS):
+        return None
+    if person and any(stem(word) in q_terms for _, _, word in tokens[lo:hi]):
         return None
     if not any(ch.isalpha() for _, _, word in tokens[lo:hi] for ch in word):
         return span  # "Phase [3]": a bare number is not a name; keep the whole span

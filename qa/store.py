@@ -21,7 +21,7 @@ import numpy as np
 from qa.errors import IndexMismatch, IndexUnavailable
 from qa.schema import Chunk, Document, Sentence
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: "-ian" stems (BM25 terms changed)
 MANIFEST = "manifest.json"
 STORE = "store.json"
 SENTENCE_VECTORS = "sentences.npy"

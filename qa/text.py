@@ -85,11 +85,15 @@ def _stemmer() -> Stemmer.Stemmer:
 
 
 def stem(word: str) -> str:
-    """Lower-cased Snowball stem of one word, possessive "'s" dropped."""
+    """Lower-cased Snowball stem of one word, possessive "'s" dropped.
+
+    "-ian" loses its "n", so a place and its people meet: Russia/Russian, India/Indian.
+    """
     lower = word.lower().replace("’", "'")
     if lower.endswith("'s"):
         lower = lower[:-2]
-    return _stemmer().stemWord(lower)
+    stemmed = _stemmer().stemWord(lower)
+    return stemmed[:-1] if len(stemmed) >= 6 and stemmed.endswith("ian") else stemmed
 
 
 def content_terms(text: str) -> list[str]:
