@@ -176,6 +176,7 @@ def render_markdown(report: dict[str, Any], records: Sequence[dict], max_misses:
         f"- limit {s['limit']}, seed {s['seed']}, top-k {s['top_k']}, "
         f"concurrency {s['concurrency']}, against `{source}`",
         f"- index: {_index_line(report.get('index') or {})}",
+        *_split_line(s.get("split")),
         f"- finished {report['finished']}",
         "",
         "## Summary",
@@ -191,6 +192,16 @@ def render_markdown(report: dict[str, Any], records: Sequence[dict], max_misses:
     rows = [(m["id"], m["miss"], *describe_miss(m)) for m in wrong[:max_misses]]
     lines += _table(("id", "kind", "question", "gold", "we said"), rows)
     return "\n".join(lines) + "\n"
+
+
+def _split_line(split: str | None) -> list[str]:
+    """Which SQuAD articles were asked: anything fitted must be reported on the held-out ones."""
+    if not split:
+        return []
+    return [
+        f"- split: {split} articles only (qa.splits: CRC-32 parity of the article title; the reader "
+        "model is fitted on 'fit' articles)"
+    ]
 
 
 def _index_line(health: dict[str, Any]) -> str:
