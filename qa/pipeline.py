@@ -83,10 +83,10 @@ def build_index(
     docs = load_corpus(settings.corpus)
     fingerprint = corpus_fingerprint(docs)
     expected = build_settings(settings)
-    if not force and _is_current(settings.index_dir, expected, fingerprint):
+    manifest = None if force else _current_manifest(settings.index_dir, expected, fingerprint)
+    if manifest is not None:
         folder = live_build(settings.index_dir)
         assert folder is not None
-        manifest = read_manifest(settings.index_dir)
         _say(progress, f"index in {settings.index_dir} is up to date ({len(docs)} documents)")
         return BuildReport(False, folder, len(docs), manifest["counts"]["chunks"], 0.0)
 
@@ -139,12 +139,16 @@ def ensure_index(settings: Settings, *, progress: bool = True) -> BuildReport:
     return build_index(settings, progress=progress)
 
 
-def _is_current(index_dir: Path, expected: dict[str, Any], fingerprint: dict[str, str]) -> bool:
+def _current_manifest(
+    index_dir: Path, expected: dict[str, Any], fingerprint: dict[str, str]
+) -> dict[str, Any] | None:
+    """The live manifest if it was built from this corpus with these settings, else None."""
     try:
         manifest = read_manifest(index_dir)
     except IndexUnavailable:
-        return False
-    return manifest.get("settings") == expected and manifest.get("documents") == fingerprint
+        return None
+    same = manifest.get("settings") == expected and manifest.get("documents") == fingerprint
+    return manifest if same else None
 
 
 def _say(enabled: bool, message: str) -> None:

@@ -280,12 +280,13 @@ def test_build_index_skips_an_unchanged_corpus_and_rebuilds_when_asked_or_stale(
 def test_build_with_other_settings_is_not_current(tiny_settings: Settings, tmp_path: Path) -> None:
     """A changed build setting makes the stored index stale, not current."""
     from qa.ingest import corpus_fingerprint, load_corpus
-    from qa.pipeline import _is_current, build_settings
+    from qa.pipeline import _current_manifest, build_settings
 
     fingerprint = corpus_fingerprint(load_corpus(tiny_settings.corpus))
     other = tiny_settings.with_overrides(chunk_tokens=99)
-    assert _is_current(tiny_settings.index_dir, build_settings(tiny_settings), fingerprint)
-    assert not _is_current(tiny_settings.index_dir, build_settings(other), fingerprint)
+    current = _current_manifest(tiny_settings.index_dir, build_settings(tiny_settings), fingerprint)
+    assert current is not None
+    assert _current_manifest(tiny_settings.index_dir, build_settings(other), fingerprint) is None
 
 
 @pytest.mark.parametrize(
