@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 
-.PHONY: install index run test lint clean bench-squad
+.PHONY: install index run test lint clean bench-squad bench-squad-v2
 
 # The CPU build of torch goes in first: installed later by sentence-transformers' dependency on
 # plain `torch`, pip would pull a multi-GB CUDA build instead.
@@ -35,10 +35,17 @@ lint: install
 # Issue 4's benchmark in one command: index SQuAD v1.1 dev (2,067 paragraphs), then answer 2,000
 # questions from the held-out articles (qa.splits), with progress; the report lands in reports/.
 SQUAD_V1 ?= ../shared/bench/external/squad-v1.1-dev.json
+SQUAD_V2 ?= ../shared/bench/external/squad-v2.0-dev-rebuilt.json
 bench-squad: install
 	$(BIN)/qa index --corpus $(SQUAD_V1) --index-dir build/squad-v1.1
 	$(BIN)/python scripts/evaluate.py $(SQUAD_V1) --index-dir build/squad-v1.1 --split heldout \
 		--limit 2000 --seed 0 --concurrency 2 --fresh --out reports/squad-v1.1-heldout
+
+# Abstention: SQuAD v2.0 (rebuilt), half of whose questions the paragraphs do not answer.
+bench-squad-v2: install
+	$(BIN)/qa index --corpus $(SQUAD_V2) --index-dir build/squad-v2.0
+	$(BIN)/python scripts/evaluate.py $(SQUAD_V2) --index-dir build/squad-v2.0 --split heldout \
+		--limit 2000 --seed 0 --concurrency 2 --fresh --out reports/squad-v2.0-heldout
 
 clean:
 	rm -rf $(VENV) index/current index/build-* index/.tmp-* .pytest_cache build reports

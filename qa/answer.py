@@ -93,12 +93,19 @@ class Reader:
         sentence_vectors: np.ndarray,
         documents: Mapping[str, tuple[str, str]],
         *,
+        titled_vectors: np.ndarray | None = None,
         model: ReaderModel | None = None,
         threshold: float | None = None,
     ) -> None:
-        """``documents`` maps doc_id to ``(title, raw_text)``; ``threshold`` overrides the model's."""
+        """``documents`` maps doc_id to ``(title, raw_text)``; ``threshold`` overrides the model's.
+
+        ``sentence_vectors`` embed each sentence alone, ``titled_vectors`` headed by its document's
+        title (``qa.text.titled``; the bare ones when not given). The title tells which sentences
+        are about the question's subject; only the bare sentence says whether it answers it.
+        """
         self._sentences = sentences
         self._vectors = sentence_vectors
+        self._titled_vectors = sentence_vectors if titled_vectors is None else titled_vectors
         self._documents = documents
         term_lists = [content_terms(s.text) for s in sentences]
         self._terms = [frozenset(t) for t in term_lists]
@@ -145,23 +152,29 @@ class Reader:
         q_vector: np.ndarray,
         hits: Sequence[Hit],
     ) -> list[Evidence]:
-        rank_of: dict[int, int] = {}
+        best_hit: dict[int, Hit] = {}
         for hit in hits:
             for sid in range(hit.chunk.first_sentence, hit.chunk.last_sentence + 1):
-                rank_of.setdefault(sid, hit.rank)
-        if not rank_of:
+                best_hit.setdefault(sid, hit)
+        if not best_hit:
             return []
-        ids = sorted(rank_of)
-        dense = self._vectors[ids] @ np.asarray(q_vector, dtype=np.float32)
+        top_score = max(hit.score for hit in hits) or 1.0
+        ids = sorted(best_hit)
+        q_vector = np.asarray(q_vector, dtype=np.float32)
+        dense = self._vectors[ids] @ q_vector
+        dense_titled = (self._titled_vectors[ids] @ q_vector).tolist()
         q_list = content_terms(question)
         q_bigrams = frozenset(zip(q_list, q_list[1:], strict=False))
         total = sum(self._stats.weight(t) for t in q_terms) or 1.0
         evidence = []
-        for sid, similarity in zip(ids, dense.tolist(), strict=True):
+        for i, (sid, similarity) in enumerate(zip(ids, dense.tolist(), strict=True)):
             features = self._features(sid, q_terms, q_bigrams, kind, total)
+            hit = best_hit[sid]
             features["dense"] = similarity
-            features["inv_rank"] = 1.0 / rank_of[sid]
-            evidence.append(Evidence(sid, self.model.score(features), rank_of[sid], features))
+            features["dense_titled"] = dense_titled[i]
+            features["inv_rank"] = 1.0 / hit.rank
+            features["passage"] = hit.score / top_score
+            evidence.append(Evidence(sid, self.model.score(features), hit.rank, features))
         return evidence
 
     def _features(

@@ -9,7 +9,7 @@ from functools import lru_cache
 from qa.config import TOKENIZER_NAME
 from qa.errors import DependencyMissing
 from qa.schema import Chunk, Document, Sentence
-from qa.text import split_sentences
+from qa.text import split_sentences, titled
 
 TokenCounter = Callable[[str], int]
 
@@ -84,7 +84,7 @@ def chunk_document(
 
     Chunks hold at most ``budget`` tokens (a lone sentence is cut to fit) and repeat the last
     ``overlap`` sentences of the previous chunk; ``fits_model`` can veto a chunk the embedding
-    model would truncate, which then shrinks.
+    model would truncate once headed by its title (see ``qa.text.titled``), which then shrinks.
     """
     spans = sentence_spans(doc, budget, count)
     sentences = [
@@ -103,7 +103,7 @@ def chunk_document(
         j = _pack(spans, i, budget)
         while j > i and (
             count(doc.text[spans[i].start : spans[j].end]) > budget
-            or not fits_model(doc.text[spans[i].start : spans[j].end])
+            or not fits_model(titled(doc.title, doc.text[spans[i].start : spans[j].end]))
         ):
             j -= 1
         return j

@@ -11,12 +11,13 @@ import bm25s
 from qa.errors import IndexMismatch
 from qa.text import content_terms
 
-BM25_DIR = "bm25"
+BM25_DIR = "bm25"  # chunks; sentences have their own index in SENTENCE_BM25_DIR
+SENTENCE_BM25_DIR = "bm25-sentences"
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its own logger to DEBUG
 
 
 class LexicalIndex:
-    """BM25 ranking of chunks by stemmed, stopword-free terms (the analysis in ``qa.text``)."""
+    """BM25 ranking of texts (chunks or sentences) by stemmed, stopword-free terms (``qa.text``)."""
 
     def __init__(self, retriever: bm25s.BM25, size: int) -> None:
         self._retriever = retriever
@@ -30,7 +31,7 @@ class LexicalIndex:
         return cls(retriever, len(texts))
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """Up to ``k`` chunks sharing a term with ``query``, as ``(row, bm25 score)``, best first."""
+        """Up to ``k`` texts sharing a term with ``query``, as ``(row, bm25 score)``, best first."""
         terms = content_terms(query)
         k = min(k, self.size)
         if not terms or k <= 0:
@@ -38,13 +39,13 @@ class LexicalIndex:
         rows, scores = self._retriever.retrieve([terms], k=k, show_progress=False)
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if s > 0]
 
-    def save(self, folder: Path) -> None:
-        self._retriever.save(str(folder / BM25_DIR))
+    def save(self, folder: Path, name: str = BM25_DIR) -> None:
+        self._retriever.save(str(folder / name))
 
     @classmethod
-    def load(cls, folder: Path, size: int) -> LexicalIndex:
+    def load(cls, folder: Path, size: int, name: str = BM25_DIR) -> LexicalIndex:
         try:
-            retriever = bm25s.BM25.load(str(folder / BM25_DIR))
+            retriever = bm25s.BM25.load(str(folder / name))
         except (OSError, ValueError, KeyError) as exc:
             raise IndexMismatch(
                 f"the BM25 index in {folder} cannot be read ({exc}); rebuild it with `qa index --force`"

@@ -18,12 +18,13 @@ from qa.embedding import Embedder, MiniLMEmbedder, set_torch_threads
 from qa.errors import DocumentNotFound, IndexMismatch, IndexUnavailable, InvalidRequest
 from qa.index import SENTENCE_FILE, ChunkIndex
 from qa.ingest import corpus_fingerprint, load_corpus
-from qa.lexical import LexicalIndex
+from qa.lexical import SENTENCE_BM25_DIR, LexicalIndex
 from qa.reader_model import ReaderModel
 from qa.retrieval import Retriever
 from qa.schema import Answer, Hit
 from qa.store import (
     FORMAT_VERSION,
+    SentenceVectors,
     check_settings,
     live_build,
     load_store,
@@ -32,6 +33,7 @@ from qa.store import (
     write_build,
     write_manifest,
 )
+from qa.text import titled
 
 log = logging.getLogger(__name__)
 ANSWER_DEPTH = 5  # passages the reader looks at, whatever top_k the caller wants shown
@@ -98,17 +100,29 @@ def build_index(
         overlap=settings.chunk_overlap_sentences,
         fits_model=embedder.fits,
     )
-    _say(progress, f"embedding {len(chunks)} chunks and {len(sentences)} sentences")
-    chunk_vectors = embedder.encode([c.text for c in chunks], progress=progress)
-    sentence_vectors = embedder.encode([s.text for s in sentences], progress=progress)
+    _say(
+        progress, f"embedding {len(chunks)} chunks and {len(sentences)} sentences (bare and titled)"
+    )
+    title_of = {doc.doc_id: doc.title for doc in docs}
+    chunk_texts = [titled(title_of[c.doc_id], c.text) for c in chunks]
+    chunk_vectors = embedder.encode(chunk_texts, progress=progress)
+    sentence_vectors = SentenceVectors(
+        bare=embedder.encode([s.text for s in sentences], progress=progress),
+        titled=embedder.encode(
+            [titled(title_of[s.doc_id], s.text) for s in sentences], progress=progress
+        ),
+    )
     dense = ChunkIndex.build(chunk_vectors, settings.faiss_factory)
-    sentence_index = ChunkIndex.build(sentence_vectors, settings.faiss_factory)
-    lexical = LexicalIndex.build([c.text for c in chunks])
+    sentence_index = ChunkIndex.build(sentence_vectors.titled, settings.faiss_factory)
+    lexical = LexicalIndex.build(chunk_texts)
+    # Untitled: every sentence of a document would otherwise match its title's words.
+    sentence_lexical = LexicalIndex.build([s.text for s in sentences])
 
     def write(folder: Path) -> None:
         dense.save(folder)
         sentence_index.save(folder, SENTENCE_FILE)
         lexical.save(folder)
+        sentence_lexical.save(folder, SENTENCE_BM25_DIR)
         save_store(folder, docs, sentences, chunks, sentence_vectors)
         write_manifest(
             folder,
@@ -178,13 +192,15 @@ class QAPipeline:
             ChunkIndex.load(folder),
             ChunkIndex.load(folder, SENTENCE_FILE),
             LexicalIndex.load(folder, len(chunks)),
+            LexicalIndex.load(folder, len(sentences), SENTENCE_BM25_DIR),
             depth=settings.candidate_depth,
             rrf_k=settings.rrf_k,
         )
         self._reader = Reader(
             sentences,
-            sentence_vectors,
+            sentence_vectors.bare,
             self._documents,
+            titled_vectors=sentence_vectors.titled,
             model=ReaderModel.load(settings.reader_model),
             threshold=settings.abstain_threshold,
         )

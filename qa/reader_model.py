@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 FEATURES = (
-    "dense",  # cosine similarity of question and sentence embeddings
+    "dense",  # cosine similarity of the question's and the sentence's embeddings
+    "dense_titled",  # ... the sentence's headed by its document's title
     "cover",  # IDF-weighted share of the question's terms in the sentence
     "window",  # ... in the sentence, its neighbours and the document title
     "bigram",  # share of the question's adjacent term pairs found adjacent in the sentence
     "novelty",  # share of the sentence's terms the question lacks (an answer adds something)
     "inv_rank",  # 1 / rank of the best passage holding the sentence
+    "passage",  # that passage's fused retrieval score / the top passage's
     "strict_hit",  # a strictly typed question (when, how many...) and a span of that type
     "strict_miss",  # ... and no such span
     "soft_hit",  # a "which" question and a name span the question lacks

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
@@ -20,7 +19,7 @@ from tqdm import tqdm
 from qa.evaluation import contains_answer
 from qa.pipeline import QAPipeline
 from qa.questions import Question
-from qa.reader_model import CONFIDENCE_FEATURES, FEATURES, HAND_SET, ReaderModel
+from qa.reader_model import CONFIDENCE_FEATURES, FEATURES, HAND_SET
 
 
 @dataclass(frozen=True)
@@ -109,16 +108,3 @@ def ranking_accuracy(groups: Sequence[Candidates], ranker: dict[str, float]) -> 
     """Share of answerable questions whose top-scored sentence holds a gold answer."""
     _, right = confidence_rows([g for g in groups if g.answerable], ranker)
     return float(right.mean()) if len(right) else 0.0
-
-
-def train(
-    ranking_groups: Sequence[Candidates],
-    confidence_groups: Sequence[Candidates],
-    provenance: dict[str, Any],
-    threshold: float = 0.5,
-) -> ReaderModel:
-    """Fit the ranker on ``ranking_groups``, then the confidence model on ``confidence_groups``."""
-    ranker = fit_ranker(ranking_groups)
-    x, y = confidence_rows(confidence_groups, ranker)
-    weights, bias = fit_confidence(x, y)
-    return ReaderModel(ranker, weights, bias, threshold, {"fitted": True, **provenance})

@@ -1,4 +1,5 @@
-"""Hybrid retrieval: dense (FAISS) and lexical (BM25) rankings of chunks, fused by reciprocal rank."""
+"""Hybrid retrieval: dense (FAISS) and lexical (BM25) rankings of chunks and of their sentences,
+fused by reciprocal rank."""
 
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ def reciprocal_rank_fusion(
 class Retriever:
     """Finds the chunks most likely to answer a question.
 
-    Three rankings are fused: chunks by embedding similarity, chunks by their single most similar
-    sentence (a chunk that mixes topics dilutes its own embedding), and chunks by BM25.
+    Four rankings are fused, each of the chunks themselves and of their sentences, by embedding
+    similarity and by BM25: a chunk that mixes topics dilutes its own embedding and term counts,
+    while its single best sentence does not.
     """
 
     def __init__(
@@ -36,34 +38,41 @@ class Retriever:
         dense: ChunkIndex,
         sentence_index: ChunkIndex,
         lexical: LexicalIndex,
+        sentence_lexical: LexicalIndex,
         *,
         depth: int = 50,
         rrf_k: int = 60,
     ) -> None:
         if dense.size != len(chunks) or lexical.size != len(chunks):
             raise ValueError("dense index, lexical index and chunk list disagree in size")
+        if sentence_index.size != sentence_lexical.size:
+            raise ValueError("the sentence indexes disagree in size")
         self._chunks = chunks
         self._dense = dense
         self._sentences = sentence_index
         self._chunks_of_sentence = _chunks_of_sentence(chunks, sentence_index.size)
         self._lexical = lexical
+        self._sentence_lexical = sentence_lexical
         self._depth = depth
         self._rrf_k = rrf_k
 
     def search(self, question: str, question_vector: np.ndarray, k: int) -> list[Hit]:
         """The ``k`` best chunks for ``question`` (whose embedding is ``question_vector``)."""
         depth = max(self._depth, k)
-        dense = [row for row, _ in self._dense.search(question_vector, depth)]
-        by_sentence = self._rank_by_sentence(question_vector, depth)
-        lexical = [row for row, _ in self._lexical.search(question, depth)]
-        fused = reciprocal_rank_fusion([dense, by_sentence, lexical], k=self._rrf_k)[:k]
+        rankings = [
+            [row for row, _ in self._dense.search(question_vector, depth)],
+            self._by_sentence(self._sentences.search(question_vector, depth)),
+            [row for row, _ in self._lexical.search(question, depth)],
+            self._by_sentence(self._sentence_lexical.search(question, depth)),
+        ]
+        fused = reciprocal_rank_fusion(rankings, k=self._rrf_k)[:k]
         return [Hit(self._chunks[row], score, rank) for rank, (row, score) in enumerate(fused, 1)]
 
-    def _rank_by_sentence(self, question_vector: np.ndarray, depth: int) -> list[int]:
-        """Chunks in the order of their best-matching sentence."""
+    def _by_sentence(self, sentences: Sequence[tuple[int, float]]) -> list[int]:
+        """Chunks in the order of their best-ranked sentence."""
         ranking: list[int] = []
         seen: set[int] = set()
-        for sentence, _ in self._sentences.search(question_vector, depth):
+        for sentence, _ in sentences:
             for chunk in self._chunks_of_sentence[sentence]:
                 if chunk not in seen:
                     seen.add(chunk)

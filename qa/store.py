@@ -14,14 +14,14 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from qa.errors import IndexMismatch, IndexUnavailable
 from qa.schema import Chunk, Document, Sentence
 
-FORMAT_VERSION = 3  # 3: "-ian" stems (BM25 terms changed)
+FORMAT_VERSION = 4  # 3: "-ian" stems (BM25 terms changed); 4: titled passages, sentence BM25
 MANIFEST = "manifest.json"
 STORE = "store.json"
 SENTENCE_VECTORS = "sentences.npy"
@@ -96,12 +96,19 @@ def check_settings(manifest: dict[str, Any], expected: dict[str, Any], index_dir
         )
 
 
+class SentenceVectors(NamedTuple):
+    """Two embeddings of every sentence, one row each."""
+
+    bare: np.ndarray  # the sentence alone: what the reader compares with the question
+    titled: np.ndarray  # headed by its document's title: what retrieval searches
+
+
 def save_store(
     folder: Path,
     docs: list[Document],
     sentences: list[Sentence],
     chunks: list[Chunk],
-    sentence_vectors: np.ndarray,
+    sentence_vectors: SentenceVectors,
 ) -> None:
     """Write documents (raw text kept, so queries never read the corpus), sentences and chunks."""
     store = {
@@ -113,12 +120,12 @@ def save_store(
         ],
     }
     (folder / STORE).write_text(json.dumps(store, ensure_ascii=False), encoding="utf-8")
-    np.save(folder / SENTENCE_VECTORS, sentence_vectors)
+    np.save(folder / SENTENCE_VECTORS, np.stack(sentence_vectors, axis=1))
 
 
 def load_store(
     folder: Path,
-) -> tuple[list[dict[str, str]], list[Sentence], list[Chunk], np.ndarray]:
+) -> tuple[list[dict[str, str]], list[Sentence], list[Chunk], SentenceVectors]:
     """Read what ``save_store`` wrote; damage is an ``IndexMismatch`` naming the fix."""
     try:
         store = json.loads((folder / STORE).read_text(encoding="utf-8"))
@@ -145,8 +152,8 @@ def load_store(
         raise IndexMismatch(
             f"the chunk store in {folder} is damaged ({exc}); {REBUILD_HINT}"
         ) from exc
-    if vectors.shape[0] != len(sentences):
+    if vectors.ndim != 3 or vectors.shape[:2] != (len(sentences), len(SentenceVectors._fields)):
         raise IndexMismatch(
             f"the sentence vectors in {folder} do not match its sentences; {REBUILD_HINT}"
         )
-    return documents, sentences, chunks, vectors
+    return documents, sentences, chunks, SentenceVectors(vectors[:, 0], vectors[:, 1])

@@ -114,3 +114,15 @@ def content_terms(text: str) -> list[str]:
                 if len(p) >= 3 and p.isalpha() and p.lower() not in STOPWORDS
             )
     return terms
+
+
+def titled(title: str, text: str) -> str:
+    """A passage as the embedding model and BM25 see it: headed by its document's title.
+
+    Passages often name their subject only in the title ("It was founded in 1890"); the title
+    lets both rankings match a question that names it. The quoted text never includes it.
+    """
+    title = title.strip()
+    if not title or text.startswith(title):
+        return text
+    return f"{title} {text}" if title[-1] in ".!?:" else f"{title}. {text}"

@@ -11,7 +11,7 @@ from qa.answer import Evidence, TermStats, confidence_features, question_terms, 
 from qa.answer_types import candidate_spans, expected_type
 from qa.cleaning import display_form
 from qa.pipeline import QAPipeline
-from qa.reader_model import HAND_SET, ReaderModel
+from qa.reader_model import FEATURES, HAND_SET, ReaderModel
 from qa.schema import Answer
 
 
@@ -312,3 +312,17 @@ def test_short_answer_skips_spans_the_question_already_contains() -> None:
     assert short_answer(text, question_terms("Who did Rogozin meet?"), answer_types.PERSON) == (
         "Makarov"
     )
+
+
+def test_reader_candidates_carry_every_model_feature(fixture_pipeline: QAPipeline) -> None:
+    rows = fixture_pipeline.reader_candidates("When did Eyjafjallajokull erupt?")
+    assert rows
+    for evidence, text in rows:
+        assert set(evidence.features) == set(FEATURES)
+        assert 0.0 < evidence.features["passage"] <= 1.0
+        assert evidence.features["inv_rank"] == 1.0 / evidence.rank
+        assert text
+    # The top passage's sentences have passage score 1; a sentence's two embeddings differ
+    # unless it starts with its title.
+    assert max(e.features["passage"] for e, _ in rows) == 1.0
+    assert any(e.features["dense"] != e.features["dense_titled"] for e, _ in rows)

@@ -14,6 +14,7 @@ from qa.chunking import chunk_corpus, chunk_document, sentence_spans, tiktoken_c
 from qa.cleaning import display_form
 from qa.ingest import load_corpus, make_document
 from qa.schema import Chunk, Document, Sentence
+from qa.text import titled
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -76,7 +77,7 @@ def check_chunks(
         assert c.n_tokens == count(c.text)
         assert c.n_tokens <= budget, (c.text, c.n_tokens)
         if len(members) > 1:
-            assert fits_model(c.text)
+            assert fits_model(titled(doc.title, c.text))
     for doc in docs:
         mine = [c for c in chunks if c.doc_id == doc.doc_id]
         ids = [s.sentence_id for s in sentences if s.doc_id == doc.doc_id]
@@ -100,7 +101,7 @@ def check_chunks(
                 assert (
                     sum(count(s.text) for s in group) > budget
                     or count(text) > budget
-                    or not fits_model(text)
+                    or not fits_model(titled(doc.title, text))
                 )
 
 
@@ -256,6 +257,28 @@ def test_fits_model_veto_shrinks_chunks() -> None:
     assert all(c.last_sentence > c.first_sentence for c in chunks)  # still more than one sentence
     check_chunks(
         [doc], sentences, chunks, budget=1000, overlap=1, count=word_count, fits_model=fits
+    )
+
+
+def test_fits_model_veto_counts_the_title_the_model_will_see() -> None:
+    text = " ".join(f"Sentence number {i} is here." for i in range(6))
+    plain = make_document("d.txt", text)
+    headed = make_document("d.txt", text, title="A long title that the embedding model reads too")
+
+    def fits(chunk_text: str) -> bool:
+        return len(chunk_text) <= 120
+
+    _, plain_chunks = chunk_document(
+        plain, 0, 0, budget=1000, overlap=0, count=word_count, fits_model=fits
+    )
+    _, headed_chunks = chunk_document(
+        headed, 0, 0, budget=1000, overlap=0, count=word_count, fits_model=fits
+    )
+    assert len(headed_chunks) > len(plain_chunks)
+    assert all(
+        fits(titled(headed.title, c.text))
+        for c in headed_chunks
+        if c.last_sentence > c.first_sentence
     )
 
 

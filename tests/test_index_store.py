@@ -372,7 +372,9 @@ def test_store_round_trip(tiny_settings: Settings) -> None:
     assert folder is not None
     documents, sentences, chunks, vectors = load_store(folder)
     assert [d["doc_id"] for d in documents] == ["comets.txt", "deep/tides.md"]
-    assert vectors.shape == (len(sentences), 384)
+    assert vectors.bare.shape == vectors.titled.shape == (len(sentences), 384)
+    # Titles change the embedding of sentences that do not start with them.
+    assert not np.allclose(vectors.bare, vectors.titled)
     raw = {d["doc_id"]: d["raw_text"] for d in documents}
     for s in sentences:
         assert raw[s.doc_id][s.start] == s.text[0]

@@ -90,7 +90,14 @@ def toy_retriever() -> Retriever:
     ]
     dense = ChunkIndex.build(np.stack([_basis(0), _basis(1), _basis(2)]))
     sentences = ChunkIndex.build(np.stack([_basis(0), _basis(0), _basis(3), _basis(2), _basis(2)]))
-    return Retriever(chunks, dense, sentences, LexicalIndex.build([c.text for c in chunks]))
+    sentence_texts = ["volcano", "ash cloud honey", "bees dance", "ocean", "tides moon"]
+    return Retriever(
+        chunks,
+        dense,
+        sentences,
+        LexicalIndex.build([c.text for c in chunks]),
+        LexicalIndex.build(sentence_texts),
+    )
 
 
 def test_retriever_fuses_dense_sentence_and_lexical_rankings(toy_retriever: Retriever) -> None:
@@ -103,10 +110,17 @@ def test_retriever_fuses_dense_sentence_and_lexical_rankings(toy_retriever: Retr
 
 def test_retriever_ranks_chunks_by_their_best_sentence(toy_retriever: Retriever) -> None:
     # Sentence 2 (only in chunk 1) matches the query best; no chunk vector does.
-    assert toy_retriever._rank_by_sentence(_basis(3), 5)[0] == 1
-    ranking = toy_retriever._rank_by_sentence(_basis(0), 5)
-    assert ranking[:2] == [0, 1]  # sentence 1 is shared by chunks 0 and 1
+    assert toy_retriever._by_sentence([(2, 1.0), (0, 0.5)])[0] == 1
+    ranking = toy_retriever._by_sentence([(1, 1.0), (4, 0.5)])
+    assert ranking == [0, 1, 2]  # sentence 1 is shared by chunks 0 and 1
     assert len(ranking) == len(set(ranking))
+
+
+def test_retriever_fuses_sentence_bm25(toy_retriever: Retriever) -> None:
+    # "honey" is in chunk 1's text but in sentence 1, which chunk 0 shares: the sentence ranking
+    # puts chunk 0 first, and with dense rankings indifferent the fused order follows it.
+    hits = toy_retriever.search("cloud honey", np.full(4, 0.5, dtype=np.float32), k=3)
+    assert {h.chunk.chunk_id for h in hits[:2]} == {0, 1}
 
 
 def test_retriever_lexical_match_wins_when_vectors_do_not_help(toy_retriever: Retriever) -> None:
@@ -123,10 +137,13 @@ def test_retriever_refuses_indexes_of_another_size() -> None:
     chunks = [_chunk(0, 0, 0, "a b"), _chunk(1, 1, 1, "c d")]
     one = ChunkIndex.build(np.stack([_basis(0)]))
     two = ChunkIndex.build(np.stack([_basis(0), _basis(1)]))
+    sentence_lexical = LexicalIndex.build(["a b", "c d"])
     with pytest.raises(ValueError, match="disagree"):
-        Retriever(chunks, one, two, LexicalIndex.build(["a b", "c d"]))
+        Retriever(chunks, one, two, LexicalIndex.build(["a b", "c d"]), sentence_lexical)
     with pytest.raises(ValueError, match="disagree"):
-        Retriever(chunks, two, two, LexicalIndex.build(["a b"]))
+        Retriever(chunks, two, two, LexicalIndex.build(["a b"]), sentence_lexical)
+    with pytest.raises(ValueError, match="disagree"):
+        Retriever(chunks, two, two, LexicalIndex.build(["a b", "c d"]), LexicalIndex.build(["a"]))
 
 
 # --- Retriever over the fixture index ------------------------------------------------------------

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qa.cleaning import clean
-from qa.text import STOPWORDS, content_terms, split_sentences, stem, words
+from qa.text import STOPWORDS, content_terms, split_sentences, stem, titled, words
 
 
 def sentences(text: str) -> list[str]:
@@ -124,3 +124,16 @@ def test_question_and_answer_share_terms() -> None:
     question = set(content_terms("When did the volcano erupt?"))
     answer = set(content_terms("Eyjafjallajokull erupted in April 2010, the volcano's worst."))
     assert {"volcano", "erupt"} <= question & answer
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "expected"),
+    [
+        ("Super Bowl 50", "It was played in 2016.", "Super Bowl 50. It was played in 2016."),
+        ("Is NATO ready?", "Yes.", "Is NATO ready? Yes."),
+        ("Moscow talks", "Moscow talks began on Monday.", "Moscow talks began on Monday."),
+        ("  ", "Untitled text.", "Untitled text."),
+    ],
+)
+def test_titled_heads_a_passage_with_its_title_once(title: str, text: str, expected: str) -> None:
+    assert titled(title, text) == expected

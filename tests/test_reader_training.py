@@ -1,0 +1,46 @@
+"""The reader's fitting code on made-up candidates whose answer one feature gives away."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qa.reader_model import CONFIDENCE_FEATURES, FEATURES
+from qa.reader_training import (
+    Candidates,
+    confidence_rows,
+    fit_confidence,
+    fit_ranker,
+    ranking_accuracy,
+)
+
+
+def _groups(n: int, seed: int = 0) -> list[Candidates]:
+    """Questions of 6 candidates each; the answer-bearing one has the highest "cover"."""
+    rng = np.random.default_rng(seed)
+    cover = FEATURES.index("cover")
+    groups = []
+    for _ in range(n):
+        features = rng.normal(size=(6, len(FEATURES)))
+        labels = np.zeros(6, dtype=bool)
+        labels[int(np.argmax(features[:, cover]))] = True
+        groups.append(Candidates(True, features, labels))
+    return groups
+
+
+def test_fitted_ranker_learns_the_telling_feature() -> None:
+    weights = fit_ranker(_groups(200))
+    assert set(weights) == set(FEATURES)
+    assert weights["cover"] == max(weights.values()) > 0
+    assert ranking_accuracy(_groups(100, seed=1), weights) > 0.95
+    assert ranking_accuracy(_groups(100, seed=1), {"length": 1.0}) < 0.5
+
+
+def test_confidence_rows_hold_the_chosen_sentence_and_whether_it_is_right() -> None:
+    groups = _groups(50)
+    unanswerable = Candidates(False, groups[0].features, np.zeros(6, dtype=bool))
+    x, right = confidence_rows([*groups, unanswerable], {"cover": 1.0})
+    assert x.shape == (51, len(CONFIDENCE_FEATURES))
+    assert right[:50].all() and not right[50]
+    assert (x[:, -1] >= 0).all()  # the margin over the runner-up
+    weights, bias = fit_confidence(x, right)
+    assert set(weights) == set(CONFIDENCE_FEATURES) and isinstance(bias, float)
