@@ -279,7 +279,11 @@ def test_interactive_ctrl_c_exits_cleanly(chat_env: dict[str, str]):
     try:
         child.expect_exact("qa> ")
         child.sendintr()  # Ctrl-C at the prompt
-        child.expect(pexpect.EOF)
+        # A Ctrl-C that lands while readline is still setting up the terminal can be swallowed
+        # (seen once in CI under load); a person would press it again, and so does the test.
+        if child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=15) == 1:
+            child.sendintr()
+            child.expect(pexpect.EOF)
         transcript = child.before
     finally:
         child.close()
