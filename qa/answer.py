@@ -161,17 +161,17 @@ class Reader:
         top_score = max(hit.score for hit in hits) or 1.0
         ids = sorted(best_hit)
         q_vector = np.asarray(q_vector, dtype=np.float32)
-        dense = self._vectors[ids] @ q_vector
+        dense = (self._vectors[ids] @ q_vector).tolist()
         dense_titled = (self._titled_vectors[ids] @ q_vector).tolist()
         q_list = content_terms(question)
         q_bigrams = frozenset(zip(q_list, q_list[1:], strict=False))
         total = sum(self._stats.weight(t) for t in q_terms) or 1.0
         evidence = []
-        for i, (sid, similarity) in enumerate(zip(ids, dense.tolist(), strict=True)):
+        for sid, similarity, titled_similarity in zip(ids, dense, dense_titled, strict=True):
             features = self._features(sid, q_terms, q_bigrams, kind, total)
             hit = best_hit[sid]
             features["dense"] = similarity
-            features["dense_titled"] = dense_titled[i]
+            features["dense_titled"] = titled_similarity
             features["inv_rank"] = 1.0 / hit.rank
             features["passage"] = hit.score / top_score
             evidence.append(Evidence(sid, self.model.score(features), hit.rank, features))
