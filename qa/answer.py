@@ -13,13 +13,14 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from qa import answer_types
 from qa.reader_model import ReaderModel
 from qa.schema import Citation, Hit, Sentence
-from qa.text import STOPWORDS, content_terms, stem, words
+from qa.text import STOPWORDS, content_terms, stem, titled, words
 
 # Words that shape a question but are not what it is about.
 _QUESTION_FILLER = frozenset(
@@ -30,6 +31,12 @@ _QUESTION_FILLER = frozenset(
 _NEIGHBOUR_GAIN = 0.2
 # Share of a candidate span's words that must be absent from the question.
 _NOVEL_SHARE = 0.5
+
+
+class PairScorer(Protocol):
+    """Scores how well each passage answers a question (``qa.reranker.CrossEncoder``)."""
+
+    def score(self, question: str, passages: Sequence[str]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,7 @@ class Reader:
         titled_vectors: np.ndarray | None = None,
         model: ReaderModel | None = None,
         threshold: float | None = None,
+        cross_encoder: PairScorer | None = None,
     ) -> None:
         """``documents`` maps doc_id to ``(title, raw_text)``; ``threshold`` overrides the model's.
 
@@ -116,6 +124,7 @@ class Reader:
         }
         self.model = model or ReaderModel.load()
         self.threshold = self.model.threshold if threshold is None else threshold
+        self.cross_encoder = cross_encoder
 
     def read(self, question: str, question_vector: np.ndarray, hits: Sequence[Hit]) -> Reading:
         """The best-supported answer to ``question`` from ``hits``, or an abstention."""
@@ -124,10 +133,15 @@ class Reader:
         scored = self._evidence(question, q_terms, kind, question_vector, hits)
         if not scored:
             return Reading(False, None, None, 0.0, (), None)
+        # Whether to answer is the linear model's call, as it was calibrated; the cross-encoder
+        # only picks the sentence to quote. Its logit does not tell answerable questions from
+        # unanswerable ones (SQuAD v2.0 held-out AUC .61), and gating on the sentence it picks
+        # abstained more on answerable questions (held-out v1.1: 5.2% -> 6.5%).
         best = max(scored, key=lambda e: e.score)
         confidence = self.model.confidence(confidence_features(best, scored))
         if confidence < self.threshold:
             return Reading(False, None, None, confidence, (), best)
+        best = max(self._rerank(question, scored), key=lambda e: e.score)
         span = self._answer_span(best.sentence_id, q_terms)
         text = " ".join(self._sentences[i].text for i in span)
         short = short_answer(text, q_terms, kind)
@@ -143,6 +157,34 @@ class Reader:
         q_terms = question_terms(question) or frozenset(content_terms(question))
         kind = answer_types.expected_type(question)
         return self._evidence(question, q_terms, kind, q_vector, hits)
+
+    def _rerank(self, question: str, scored: list[Evidence]) -> list[Evidence]:
+        """The linear ranker's best ``depth`` sentences, rescored with the cross-encoder.
+
+        The rest are dropped. The cross-encoder costs about 30 ms a sentence on one core, and
+        deeper rereading gains little (held-out SQuAD v1.1, top sentence right: linear .764,
+        reread 5 .778, reread 8 or 15 .781).
+        """
+        if self.cross_encoder is None:
+            return scored
+        weights = self.model.rerank
+        top = sorted(scored, key=lambda e: -e.score)[: int(weights["depth"])]
+        texts = [self.titled_sentence(e.sentence_id) for e in top]
+        logits = self.cross_encoder.score(question, texts).tolist()
+        return [
+            Evidence(
+                e.sentence_id,
+                weights["cross"] * logit + weights["linear"] * e.score,
+                e.rank,
+                {**e.features, "cross": logit},
+            )
+            for e, logit in zip(top, logits, strict=True)
+        ]
+
+    def titled_sentence(self, sid: int) -> str:
+        """A sentence headed by its document's title, as the cross-encoder reads it."""
+        sentence = self._sentences[sid]
+        return titled(self._documents[sentence.doc_id][0], sentence.text)
 
     def _evidence(
         self,

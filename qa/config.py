@@ -35,6 +35,8 @@ class Settings:
     abstain_threshold: float | None = None
     # Reader model weights (JSON); empty means the one shipped in the package.
     reader_model: Path | None = None
+    # Cross-encoder that rereads the best sentences: empty for the packaged one, "off", or a folder.
+    reranker: str = ""
     max_question_chars: int = 2000
     # torch threads in a process that answers queries (index builds use every core).
     query_threads: int = 1

@@ -20,6 +20,7 @@ from qa.index import SENTENCE_FILE, ChunkIndex
 from qa.ingest import corpus_fingerprint, load_corpus
 from qa.lexical import SENTENCE_BM25_DIR, LexicalIndex
 from qa.reader_model import ReaderModel
+from qa.reranker import load_cross_encoder
 from qa.retrieval import Retriever
 from qa.schema import Answer, Hit
 from qa.store import (
@@ -203,6 +204,7 @@ class QAPipeline:
             titled_vectors=sentence_vectors.titled,
             model=ReaderModel.load(settings.reader_model),
             threshold=settings.abstain_threshold,
+            cross_encoder=load_cross_encoder(settings.reranker),
         )
         self._n_chunks = len(chunks)
 
@@ -253,6 +255,10 @@ class QAPipeline:
             for e in self._reader.candidates(question, vector, hits)
         ]
 
+    def titled_sentence(self, sentence_id: int) -> str:
+        """A sentence headed by its document's title (cross-encoder training)."""
+        return self._reader.titled_sentence(sentence_id)
+
     def search(self, query: str, top_k: int | None = None) -> list[Hit]:
         """Retrieval only: the ``top_k`` passages for ``query``."""
         query = self._check_question(query, what="query")
@@ -295,6 +301,11 @@ class QAPipeline:
             "reader": {
                 "threshold": self._reader.threshold,
                 "provenance": dict(self._reader.model.provenance),
+                "cross_encoder": (
+                    dict(self._reader.cross_encoder.provenance)
+                    if self._reader.cross_encoder is not None
+                    else None
+                ),
             },
         }
 

@@ -32,6 +32,8 @@ FEATURES = (
 )
 CONFIDENCE_FEATURES = (*FEATURES, "margin")  # margin: best score minus the runner-up's
 DEFAULT_FILE = "reader_model.json"
+# As fitted for the shipped cross-encoder (scripts/train_reranker.py), for files that predate it.
+DEFAULT_RERANK = {"depth": 5, "cross": 1.0, "linear": 0.55}
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ class ReaderModel:
     confidence_bias: float
     threshold: float = 0.5
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    # With a cross-encoder: how many of the linear ranker's best sentences it rereads, and the
+    # final score = cross * its logit + linear * the linear score.
+    rerank: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RERANK))
 
     def score(self, features: Mapping[str, float]) -> float:
         """Ranking score of one candidate sentence (higher is better)."""
@@ -74,6 +79,7 @@ class ReaderModel:
             confidence_bias=float(data["confidence_bias"]),
             threshold=float(data.get("threshold", 0.5)),
             provenance=dict(data.get("provenance", {})),
+            rerank={**DEFAULT_RERANK, **data.get("rerank", {})},
         )
 
     @classmethod

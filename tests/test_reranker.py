@@ -1,0 +1,167 @@
+"""The cross-encoder: the packaged model, how a setting picks it, and how the reader uses it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from qa.answer import Reader
+from qa.errors import DependencyMissing
+from qa.reader_model import DEFAULT_RERANK, HAND_SET, ReaderModel
+from qa.reranker import PACKAGED, CrossEncoder, load_cross_encoder
+from qa.schema import Chunk, Hit, Sentence
+
+
+@pytest.fixture(scope="module")
+def cross_encoder() -> CrossEncoder:
+    return CrossEncoder(PACKAGED)
+
+
+def test_packaged_model_prefers_the_sentence_that_answers(cross_encoder: CrossEncoder) -> None:
+    question = "Which team won the championship final in 1998?"
+    passages = [
+        "The championship final of 1998 was played in Paris before 80,000 people.",
+        "The Blue Hawks won the 1998 championship final, beating the Red Foxes 3-0.",
+        "Tickets for the final sold out within an hour.",
+    ]
+    scores = cross_encoder.score(question, passages)
+    assert scores.shape == (3,)
+    assert scores.dtype == np.float32
+    assert int(np.argmax(scores)) == 1
+
+
+def test_scores_do_not_depend_on_the_batch(cross_encoder: CrossEncoder) -> None:
+    question = "When was the bridge opened?"
+    short, long = "The bridge opened in 1932.", " ".join(["The river is wide and slow."] * 8)
+    alone = cross_encoder.score(question, [short])
+    padded = cross_encoder.score(question, [short, long])
+    assert abs(float(alone[0]) - float(padded[0])) < 1e-3  # padding must not leak into the mean
+
+
+def test_no_passages_no_scores(cross_encoder: CrossEncoder) -> None:
+    assert cross_encoder.score("Anything?", []).shape == (0,)
+
+
+def test_setting_off_means_no_cross_encoder() -> None:
+    assert load_cross_encoder("off") is None
+    assert load_cross_encoder(" OFF ") is None
+
+
+def test_empty_setting_loads_the_packaged_model() -> None:
+    assert isinstance(load_cross_encoder(""), CrossEncoder)
+
+
+def test_a_folder_without_a_model_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(DependencyMissing, match="QA_RERANKER=off"):
+        load_cross_encoder(str(tmp_path))
+
+
+def test_old_reader_model_files_get_the_default_rerank() -> None:
+    data = HAND_SET.to_dict()
+    del data["rerank"]
+    assert dict(ReaderModel.from_dict(data).rerank) == DEFAULT_RERANK
+
+
+# --- how the reader uses a cross-encoder -----------------------------------------------------------
+
+
+class KeywordScorer:
+    """Scores a passage 1 if it holds ``word`` (stands in for a model to pin the reader's logic)."""
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+        self.calls: list[list[str]] = []
+
+    def score(self, question: str, passages: Sequence[str]) -> np.ndarray:
+        self.calls.append(list(passages))
+        return np.array([float(self.word in p) for p in passages], dtype=np.float32)
+
+
+def _reader(texts: list[str], scorer, depth: int) -> tuple[Reader, list[Hit]]:
+    raw, sentences, pos = "", [], 0
+    for i, text in enumerate(texts):
+        raw += text + " "
+        sentences.append(Sentence(i, "doc", text, pos, pos + len(text)))
+        pos += len(text) + 1
+    vectors = np.eye(len(texts), 4, dtype=np.float32)
+    model = ReaderModel(
+        score_weights={"cover": 1.0},
+        confidence_weights={},
+        confidence_bias=5.0,  # always confident: these tests are about which sentence wins
+        rerank={"depth": depth, "cross": 1.0, "linear": 0.0},
+    )
+    reader = Reader(sentences, vectors, {"doc": ("Doc", raw)}, model=model, cross_encoder=scorer)
+    chunk = Chunk(0, "doc", raw, 0, len(raw), 50, 0, len(texts) - 1)
+    return reader, [Hit(chunk, 1.0, 1)]
+
+
+def test_cross_encoder_picks_among_the_linear_rankers_best() -> None:
+    texts = [
+        "Rivers flood in spring when the snow melts.",
+        "The spring flood of rivers reached the town hall.",
+        "Volunteers built walls of sandbags.",
+    ]
+    scorer = KeywordScorer("town hall")
+    reader, hits = _reader(texts, scorer, depth=2)
+    reading = reader.read("Why do rivers flood in spring?", np.zeros(4, np.float32), hits)
+    assert reading.text == texts[1]  # the linear model's runner-up, the cross-encoder's first
+    assert len(scorer.calls[0]) == 2  # only the linear ranker's best ``depth`` are reread
+    assert all(p.startswith("Doc") for p in scorer.calls[0])  # headed by the document title
+    assert reading.evidence is not None and reading.evidence.features["cross"] == 1.0
+
+
+def test_sentences_below_the_depth_cannot_win() -> None:
+    texts = [
+        "Rivers flood in spring when the snow melts.",
+        "The spring flood of rivers reached the town hall.",
+        "Volunteers built walls of sandbags.",
+    ]
+    reader, hits = _reader(texts, KeywordScorer("sandbags"), depth=2)
+    reading = reader.read("Why do rivers flood in spring?", np.zeros(4, np.float32), hits)
+    assert reading.text != texts[2]
+
+
+# --- training helpers ---------------------------------------------------------------------------
+
+
+def test_pick_puts_a_positive_first_then_the_hardest_negatives() -> None:
+    import random
+
+    from qa.reranker_training import Group, pick
+
+    group = Group("q", ("right",), tuple(f"wrong {i}" for i in range(10)))
+    picked = pick(group, 6, random.Random(0))
+    assert picked[0] == "right"
+    assert picked[1:5] == ["wrong 0", "wrong 1", "wrong 2", "wrong 3"]
+    assert picked[5] in {f"wrong {i}" for i in range(4, 10)}
+
+
+def test_pick_with_few_negatives_takes_them_all() -> None:
+    import random
+
+    from qa.reranker_training import Group, pick
+
+    picked = pick(Group("q", ("a", "b"), ("x", "y")), 6, random.Random(0))
+    assert picked[0] in {"a", "b"} and picked[1:] == ["x", "y"]
+
+
+def test_fit_mix_finds_the_weight_that_picks_the_right_sentences() -> None:
+    from qa.reranker_training import Reread, fit_mix
+
+    # The cross-encoder alone picks wrong in the second question; a little of the linear
+    # score fixes it; too much of it breaks the first.
+    rereads = [
+        Reread(linear=(0.0, 1.0), cross=(2.0, 0.0), right=(True, False)),
+        Reread(linear=(1.0, 0.0), cross=(0.0, 0.5), right=(True, False)),
+        Reread(linear=(0.0, 0.0), cross=(0.0, 1.0), right=(False, False)),  # no right one
+    ]
+    weight, accuracy = fit_mix(rereads, grid=[0.0, 0.25, 1.0, 3.0])
+    assert weight == 1.0 and accuracy == 2 / 3
+
+
+def test_a_question_longer_than_the_window_still_scores(cross_encoder: CrossEncoder) -> None:
+    question = "Which bridge " + "really " * 300 + "opened in 1932?"
+    scores = cross_encoder.score(question, ["The bridge opened in 1932.", "It rained."])
+    assert scores.shape == (2,) and np.isfinite(scores).all()
