@@ -3,8 +3,9 @@
 Each sentence of the retrieved chunks is scored on how well it answers the question: embedding
 similarity, how much of the question's (IDF-weighted) vocabulary it and its neighbours contain, and
 whether it holds a span of the kind the question asks for (a date for "when", a number for "how
-many"...). The best sentence is the answer; the same evidence gives the confidence, and below the
-threshold the reader abstains. Pure: no I/O, everything it needs is passed in.
+many"...). The same evidence gives the confidence, and below the threshold the reader abstains;
+otherwise a cross-encoder, when given, rereads the best few sentences with the question and picks
+the one to quote. Pure: no I/O, everything it needs is passed in (the cross-encoder too).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +40,9 @@ class CrossEncoder:
         from transformers import AutoModel, AutoTokenizer
 
         self._torch = torch
+        # The Rust tokenizer refuses concurrent calls ("Already borrowed"); the server and the
+        # evaluator answer on several threads. Tokenizing takes well under a millisecond.
+        self._tokenizer_lock = threading.Lock()
         self._tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         self._encoder = AutoModel.from_pretrained(
             str(folder), local_files_only=True, dtype=torch.float32
@@ -53,14 +57,15 @@ class CrossEncoder:
         if not passages:
             return np.zeros(0, dtype=np.float32)
         torch = self._torch
-        encoded = self._tokenizer(
-            [question] * len(passages),
-            list(passages),
-            padding=True,
-            truncation="longest_first",
-            max_length=MAX_TOKENS,
-            return_tensors="pt",
-        )
+        with self._tokenizer_lock:
+            encoded = self._tokenizer(
+                [question] * len(passages),
+                list(passages),
+                padding=True,
+                truncation="longest_first",
+                max_length=MAX_TOKENS,
+                return_tensors="pt",
+            )
         with torch.inference_mode():
             hidden = self._encoder(**encoded).last_hidden_state
             mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)

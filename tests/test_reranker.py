@@ -165,3 +165,15 @@ def test_a_question_longer_than_the_window_still_scores(cross_encoder: CrossEnco
     question = "Which bridge " + "really " * 300 + "opened in 1932?"
     scores = cross_encoder.score(question, ["The bridge opened in 1932.", "It rained."])
     assert scores.shape == (2,) and np.isfinite(scores).all()
+
+
+def test_concurrent_scoring_gives_the_same_scores(cross_encoder: CrossEncoder) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    question = "When was the bridge opened?"
+    passages = ["The bridge opened in 1932.", "The river is wide.", "It cost two million."]
+    alone = cross_encoder.score(question, passages)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: cross_encoder.score(question, passages), range(16)))
+    for scores in results:
+        np.testing.assert_allclose(scores, alone, atol=1e-4)
