@@ -68,10 +68,14 @@ class CrossEncoder:
             )
         with torch.inference_mode():
             hidden = self._encoder(**encoded).last_hidden_state
-            mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1)
-            logits = pooled @ self._weight + self._bias
+            logits = mean_pool(hidden, encoded["attention_mask"]) @ self._weight + self._bias
         return logits.numpy().astype(np.float32)
+
+
+def mean_pool(hidden, attention_mask):
+    """The mean of each sequence's hidden states over its real tokens (padding left out)."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1)
 
 
 PACKAGED = Path(__file__).resolve().parent / "models" / "cross-encoder"

@@ -10,28 +10,11 @@ from __future__ import annotations
 import json
 import random
 import time
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.reranker import HEAD_FILE, MAX_TOKENS
-
-
-def calibration_article(title: str) -> bool:
-    """A fifth of the articles, kept from the cross-encoder to fit how its score is used."""
-    return zlib.adler32(title.encode("utf-8")) % 5 == 0
-
-
-def article_titles(squad_path: Path) -> dict[str, str]:
-    """Question id to its article's title, for a SQuAD JSON file."""
-    data = json.loads(Path(squad_path).read_text(encoding="utf-8"))
-    return {
-        qa["id"]: article["title"]
-        for article in data["data"]
-        for paragraph in article["paragraphs"]
-        for qa in paragraph["qas"]
-    }
+from qa.reranker import HEAD_FILE, MAX_TOKENS, mean_pool
 
 
 @dataclass(frozen=True)
@@ -124,9 +107,8 @@ def train(
             max_length=MAX_TOKENS,
             return_tensors="pt",
         )
-        hidden = encoder(**encoded).last_hidden_state
-        mask = encoded["attention_mask"].unsqueeze(-1).float()
-        logits = head((hidden * mask).sum(1) / mask.sum(1)).squeeze(-1) * config.scale
+        pooled = mean_pool(encoder(**encoded).last_hidden_state, encoded["attention_mask"])
+        logits = head(pooled).squeeze(-1) * config.scale
         loss, k = 0.0, 0
         for texts in picked:  # the positive is each group's first
             part = logits[k : k + len(texts)]

@@ -19,15 +19,26 @@ def split_of(title: str) -> str:
     return "fit" if zlib.crc32(title.encode("utf-8")) % 2 == 0 else "heldout"
 
 
+def calibration_article(title: str) -> bool:
+    """A fifth of the articles (Adler-32, independent of the split's CRC-32): within "fit", the
+    ones kept from the cross-encoder's training to fit how its score is used.
+    """
+    return zlib.adler32(title.encode("utf-8")) % 5 == 0
+
+
+def article_titles(path: Path) -> dict[str, str]:
+    """Question id to its article's title, for a SQuAD JSON file."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {
+        qa["id"]: article["title"]
+        for article in data["data"]
+        for paragraph in article["paragraphs"]
+        for qa in paragraph["qas"]
+    }
+
+
 def question_ids(path: Path, split: str) -> set[str]:
     """Ids of the questions of a SQuAD file whose article belongs to ``split``."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    return {
-        qa["id"]
-        for article in data["data"]
-        if split_of(article["title"]) == split
-        for paragraph in article["paragraphs"]
-        for qa in paragraph["qas"]
-    }
+    return {qid for qid, title in article_titles(path).items() if split_of(title) == split}

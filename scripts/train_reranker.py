@@ -5,7 +5,7 @@
         --index-dir build/squad-v1.1 [--out qa/models/cross-encoder]
 
 Only "fit" articles (qa.splits) are used, and of those not the "calibration" fifth
-(``reranker_training.calibration_article``): the weight that mixes the linear score into the
+(``qa.splits.calibration_article``): the weight that mixes the linear score into the
 cross-encoder's is fitted there, on questions it has not seen, and written to the reader model's
 "rerank" section (--reader-model). About 40 minutes on 2 CPU cores.
 """
@@ -32,12 +32,10 @@ from qa.reranker_training import (  # noqa: E402
     Group,
     Reread,
     TrainingConfig,
-    article_titles,
-    calibration_article,
     fit_mix,
     train,
 )
-from qa.splits import split_of  # noqa: E402
+from qa.splits import article_titles, calibration_article, split_of  # noqa: E402
 
 PACKAGED_READER_MODEL = Path(__file__).resolve().parent.parent / "qa" / "reader_model.json"
 
