@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 
-.PHONY: install index run test lint clean bench-squad bench-squad-v2 reranker
+.PHONY: install index run test lint clean bench-squad bench-squad-v2 bench-seeds reranker gate
 
 # The CPU build of torch goes in first: installed later by sentence-transformers' dependency on
 # plain `torch`, pip would pull a multi-GB CUDA build instead.
@@ -47,11 +47,35 @@ bench-squad-v2: install
 	$(BIN)/python scripts/evaluate.py $(SQUAD_V2) --index-dir build/squad-v2.0 --split heldout \
 		--limit 2000 --seed 0 --concurrency 2 --fresh --out reports/squad-v2.0-heldout
 
-# Retrain the shipped cross-encoder (qa/models/cross-encoder) on SQuAD v1.1's fit articles and refit
-# how its score mixes with the linear one (qa/reader_model.json): about 40 minutes on 2 cores.
+# Retrain the shipped cross-encoder (qa/models/cross-encoder) on CPU, in two stages: first on
+# SQuAD v1.1 dev's fit articles as the reader ranks them (about 40 minutes), then, from that model,
+# on questions of SQuAD v1.1 train grouped with their paragraph's and article's other sentences,
+# which also teaches the span head where the answer lies (55 minutes, the top 3 layers). Each
+# stage refits how the cross-encoder's score mixes with the linear one (qa/reader_model.json).
+SQUAD_TRAIN ?= ../shared/bench/external/squad-v1.1-train-rebuilt.json
 reranker: install
 	$(BIN)/qa index --corpus $(SQUAD_V1) --index-dir build/squad-v1.1
-	$(BIN)/python scripts/train_reranker.py --squad $(SQUAD_V1) --index-dir build/squad-v1.1
+	$(BIN)/python scripts/train_reranker.py --squad $(SQUAD_V1) --index-dir build/squad-v1.1 \
+		--out build/cross-encoder-stage1
+	$(BIN)/python scripts/train_reranker.py --squad $(SQUAD_V1) --index-dir build/squad-v1.1 \
+		--train-squad $(SQUAD_TRAIN) --base build/cross-encoder-stage1 --trainable-layers 3 \
+		--group-size 4 --limit 12000 --minutes 55 --out qa/models/cross-encoder
+
+# Refit the answer gate (whether to answer, read after the cross-encoder) on the calibration fifth
+# of SQuAD's fit articles (v1.1 answerable, v2.0 unanswerable) and the seeds development set.
+gate: install index
+	$(BIN)/qa index --corpus $(SQUAD_V1) --index-dir build/squad-v1.1
+	$(BIN)/python scripts/train_gate.py --squad-v1 $(SQUAD_V1) --squad-v2 $(SQUAD_V2) \
+		--index-dir build/squad-v1.1 --seeds ../shared/eval/seeds-dev.jsonl --seeds-index index
+
+# The seed articles' question sets: the development set, the same facts in people's words, and
+# our own low-overlap set (tests/fixtures), each with its report in reports/.
+bench-seeds: index
+	$(BIN)/python scripts/evaluate.py ../shared/eval/seeds-dev.jsonl --fresh --out reports/seeds-dev
+	$(BIN)/python scripts/evaluate.py ../shared/eval/seeds-dev-paraphrase.jsonl --fresh \
+		--out reports/seeds-dev-paraphrase
+	$(BIN)/python scripts/evaluate.py tests/fixtures/seeds-lowoverlap.jsonl --fresh \
+		--out reports/seeds-lowoverlap
 
 clean:
 	rm -rf $(VENV) index/current index/build-* index/.tmp-* .pytest_cache build reports

@@ -11,14 +11,13 @@ the one to quote. Pure: no I/O, everything it needs is passed in (the cross-enco
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from qa import answer_types
+from qa import answer_types, short_answer
 from qa.reader_model import ReaderModel
 from qa.schema import Citation, Hit, Sentence
 from qa.text import STOPWORDS, content_terms, stem, titled, words
@@ -30,14 +29,16 @@ _QUESTION_FILLER = frozenset(
 )
 # A neighbouring sentence joins the answer when it adds this share of the question's weight.
 _NEIGHBOUR_GAIN = 0.2
-# Share of a candidate span's words that must be absent from the question.
-_NOVEL_SHARE = 0.5
 
 
 class PairScorer(Protocol):
-    """Scores how well each passage answers a question (``qa.reranker.CrossEncoder``)."""
+    """Scores how well each passage answers a question, and where in it the answer lies
+    (``qa.reranker.CrossEncoder``).
+    """
 
-    def score(self, question: str, passages: Sequence[str]) -> np.ndarray: ...
+    def read(
+        self, question: str, passages: Sequence[str], from_chars: Sequence[int] | None = None
+    ) -> tuple[np.ndarray, Sequence[Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class Reading:
     confidence: float
     citations: tuple[Citation, ...]
     evidence: Evidence | None
+    # On an abstention, the text it would have quoted had it answered (for the "never abstain"
+    # baseline and for showing what came closest); None when it answers.
+    closest: str | None = None
 
 
 def question_terms(question: str) -> frozenset[str]:
@@ -124,8 +128,11 @@ class Reader:
             doc_id: frozenset(content_terms(title)) for doc_id, (title, _) in documents.items()
         }
         self.model = model or ReaderModel.load()
-        self.threshold = self.model.threshold if threshold is None else threshold
         self.cross_encoder = cross_encoder
+        # The gate read after the cross-encoder, when there is one and the model has it.
+        self.gate = self.model.gate if cross_encoder is not None else None
+        default = self.gate.threshold if self.gate is not None else self.model.threshold
+        self.threshold = default if threshold is None else threshold
 
     def read(self, question: str, question_vector: np.ndarray, hits: Sequence[Hit]) -> Reading:
         """The best-supported answer to ``question`` from ``hits``, or an abstention."""
@@ -134,19 +141,51 @@ class Reader:
         scored = self._evidence(question, q_terms, kind, question_vector, hits)
         if not scored:
             return Reading(False, None, None, 0.0, (), None)
-        # Whether to answer is the linear model's call, as it was calibrated; the cross-encoder
-        # only picks the sentence to quote. Its logit does not tell answerable questions from
-        # unanswerable ones (SQuAD v2.0 held-out AUC .61), and gating on the sentence it picks
-        # abstained more on answerable questions (held-out v1.1: 5.2% -> 6.5%).
-        best = max(scored, key=lambda e: e.score)
-        confidence = self.model.confidence(confidence_features(best, scored))
-        if confidence < self.threshold:
-            return Reading(False, None, None, confidence, (), best)
-        best = max(self._rerank(question, scored), key=lambda e: e.score)
+        if self.gate is None:
+            # The linear gate decides before the reread: questions it abstains on never pay for
+            # the cross-encoder.
+            best = max(scored, key=lambda e: e.score)
+            confidence = self.model.confidence(confidence_features(best, scored))
+            if confidence < self.threshold:
+                return self._abstain(confidence, best, q_terms)
+        reread, spans = self._rerank(question, scored)
+        best = max(reread, key=lambda e: e.score)
+        if self.gate is not None:
+            # Whether to answer rests on what the cross-encoder read, not only on shared words:
+            # a question asked in other words than the document's still gets its answer.
+            confidence = self.gate.confidence(gate_features(best, reread))
+            if confidence < self.threshold:
+                return self._abstain(confidence, best, q_terms)
         span = self._answer_span(best.sentence_id, q_terms)
         text = " ".join(self._sentences[i].text for i in span)
-        short = short_answer(text, q_terms, kind)
+        learned = spans.get(best.sentence_id)
+        if learned is not None:  # in the quoted text, which may start with a neighbour
+            shift = text.index(self._sentences[best.sentence_id].text)
+            learned = (learned[0] + shift, learned[1] + shift)
+        short = short_answer.choose(text, q_terms, kind, learned)
         return Reading(True, text, short, confidence, (self._cite(span),), best)
+
+    def _abstain(self, confidence: float, best: Evidence, q_terms: frozenset[str]) -> Reading:
+        closest = " ".join(
+            self._sentences[i].text for i in self._answer_span(best.sentence_id, q_terms)
+        )
+        return Reading(False, None, None, confidence, (), best, closest)
+
+    def gate_candidate(
+        self, question: str, question_vector: np.ndarray, hits: Sequence[Hit]
+    ) -> tuple[dict[str, float], str] | None:
+        """The gate's features for the sentence the reader would quote after the reread, and
+        the text it would quote (fitting the gate); None without candidates.
+        """
+        q_terms = question_terms(question) or frozenset(content_terms(question))
+        kind = answer_types.expected_type(question)
+        scored = self._evidence(question, q_terms, kind, question_vector, hits)
+        if not scored:
+            return None
+        reread, _ = self._rerank(question, scored)
+        best = max(reread, key=lambda e: e.score)
+        span = self._answer_span(best.sentence_id, q_terms)
+        return gate_features(best, reread), " ".join(self._sentences[i].text for i in span)
 
     def sentence_text(self, sid: int) -> str:
         return self._sentences[sid].text
@@ -159,28 +198,53 @@ class Reader:
         kind = answer_types.expected_type(question)
         return self._evidence(question, q_terms, kind, q_vector, hits)
 
-    def _rerank(self, question: str, scored: list[Evidence]) -> list[Evidence]:
-        """The linear ranker's best ``depth`` sentences, rescored with the cross-encoder.
+    def _rerank(
+        self, question: str, scored: list[Evidence]
+    ) -> tuple[list[Evidence], dict[int, tuple[int, int]]]:
+        """The linear ranker's best ``depth`` sentences, rescored with the cross-encoder, and
+        where its span head puts the answer in each (character offsets in the sentence).
 
         The rest are dropped. The cross-encoder costs about 30 ms a sentence on one core, and
         deeper rereading gains little (held-out SQuAD v1.1, top sentence right: linear .764,
         reread 5 .778, reread 8 or 15 .781).
         """
         if self.cross_encoder is None:
-            return scored
+            return scored, {}
         weights = self.model.rerank
         top = sorted(scored, key=lambda e: -e.score)[: int(weights["depth"])]
         texts = [self.titled_sentence(e.sentence_id) for e in top]
-        logits = self.cross_encoder.score(question, texts).tolist()
-        return [
+        heads = [
+            len(t) - len(self._sentences[e.sentence_id].text)
+            for e, t in zip(top, texts, strict=True)
+        ]
+        logits, found = self.cross_encoder.read(question, texts, heads)
+        logits = [float(x) for x in logits]
+        # Each logit's lead over the best of the others: a sentence the cross-encoder prefers
+        # clearly is surer than one among equals.
+        ordered = sorted(logits, reverse=True)
+        leads = [
+            x - (ordered[1] if x == ordered[0] and len(ordered) > 1 else ordered[0]) for x in logits
+        ]
+        reread = [
             Evidence(
                 e.sentence_id,
                 weights["cross"] * logit + weights["linear"] * e.score,
                 e.rank,
-                {**e.features, "cross": logit},
+                {
+                    **e.features,
+                    "cross": logit,
+                    "cross_margin": lead,
+                    "linear": e.score,
+                },
             )
-            for e, logit in zip(top, logits, strict=True)
+            for e, logit, lead in zip(top, logits, leads, strict=True)
         ]
+        spans = {
+            e.sentence_id: (span.start - head, span.end - head)
+            for e, span, head in zip(top, found, heads, strict=True)
+            if span is not None
+        }
+        return reread, spans
 
     def titled_sentence(self, sid: int) -> str:
         """A sentence headed by its document's title, as the cross-encoder reads it."""
@@ -230,7 +294,7 @@ class Reader:
     ) -> dict[str, float]:
         """Features of one sentence; ``total`` is the question terms' summed weight."""
         terms = self._terms[sid]
-        spans = novel_spans(self._sentences[sid].text, q_terms, kind) if kind else []
+        spans = short_answer.novel_spans(self._sentences[sid].text, q_terms, kind) if kind else []
         strict = kind in answer_types.STRICT_TYPES
         return {
             "cover": sum(self._stats.weight(t) for t in q_terms & terms) / total,
@@ -282,99 +346,14 @@ class Reader:
         return Citation(1, first.doc_id, title, first.start, last.end, raw[first.start : last.end])
 
 
-def novel_spans(text: str, q_terms: frozenset[str], kind: str) -> list[answer_types.Span]:
-    """Candidate spans of ``kind`` in ``text``, less what the question already says.
-
-    A name span often carries the title the question asks about ("Russian Foreign Minister Sergei
-    Lavrov" for "Which Russian foreign minister…"): the question's words are trimmed off its ends.
-    What remains must be mostly new to the question, and must not start with a joiner ("… Affairs
-    and Security Policy" is the tail of the same title, not a name).
-    """
-    novel = []
-    for span in answer_types.candidate_spans(text, kind):
-        if kind in answer_types.NAME_KINDS:
-            trimmed = _trim_question_words(text, span, q_terms, kind)
-            if trimmed is None:
-                continue
-            span = trimmed
-        terms = content_terms(span.text)
-        new = [t for t in terms if t not in q_terms]
-        if terms and len(new) >= _NOVEL_SHARE * len(terms):
-            novel.append(span)
-    return novel
-
-
-def _trim_question_words(
-    text: str, span: answer_types.Span, q_terms: frozenset[str], kind: str
-) -> answer_types.Span | None:
-    """Cut the question's words off the front (and, for a person, the end) of a name span.
-
-    A person's name holds none of the question's words: what still does is a title ("Deputy
-    Secretary General for ..."). For things, a trailing question word is the name's head noun
-    ("New START [Treaty]") and stays.
-    """
-    tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(span.text)]
-
-    def echoes(word: str) -> bool:
-        return stem(word) in q_terms or word.lower() in answer_types.JOINERS
-
-    lo, hi = 0, len(tokens)
-    while lo < hi and echoes(tokens[lo][2]):
-        lo += 1
-    person = kind == answer_types.PERSON
-    while person and hi > lo and echoes(tokens[hi - 1][2]):
-        hi -= 1
-    if lo == hi or (lo > 0 and tokens[lo - 1][2].lower() in answer_types.JOINERS):
-        return None
-    if person and any(stem(word) in q_terms for _, _, word in tokens[lo:hi]):
-        return None
-    if not any(ch.isalpha() for _, _, word in tokens[lo:hi] for ch in word):
-        return span  # "Phase [3]": a bare number is not a name; keep the whole span
-    start, end = span.start + tokens[lo][0], span.start + tokens[hi - 1][1]
-    return answer_types.Span(start, end, text[start:end], attached=lo > 0)
-
-
-_TOKEN = re.compile(r"\S+")
-
-
 def confidence_features(best: Evidence, scored: Sequence[Evidence]) -> dict[str, float]:
     """The best sentence's features plus its lead over the runner-up (a clear winner is surer)."""
     runner_up = max((e.score for e in scored if e is not best), default=best.score - 1.0)
     return {**best.features, "margin": min(best.score - runner_up, 1.0)}
 
 
-def short_answer(text: str, q_terms: frozenset[str], kind: str | None) -> str | None:
-    """The span of the asked-for kind nearest to the question's words in ``text``, if any."""
-    if kind is None:
-        return None
-    spans = novel_spans(text, q_terms, kind)
-    if not spans:
-        return None
-    anchors = [(i, i + len(w)) for i, w in _word_positions(text) if stem(w) in q_terms]
-    if not anchors:
-        return spans[0].text
-
-    def gap(span: answer_types.Span) -> int:
-        """Characters between the span and the nearest question word."""
-        return min(max(a_start - span.end, span.start - a_end, 0) for a_start, a_end in anchors)
-
-    def preference(span: answer_types.Span) -> int:
-        if any(text[span.end : a_start].strip() == "(" for a_start, _ in anchors):
-            return 2  # "Full Name (ACRONYM)" where the question says ACRONYM: its own subject
-        # For a person, the question's words before a name are a title ("Foreign Minister
-        # [Sergei Lavrov]"): best. For a place or thing they are part of the same name
-        # ("Mediterranean [Sea]"): worst.
-        if kind == answer_types.PERSON:
-            return 0 if span.attached else 1
-        return 1 if span.attached else 0
-
-    return min(spans, key=lambda s: (preference(s), gap(s), s.start)).text
-
-
-def _word_positions(text: str) -> list[tuple[int, str]]:
-    positions, pos = [], 0
-    for word in words(text):
-        pos = text.find(word, pos)
-        positions.append((pos, word))
-        pos += len(word)
-    return positions
+def gate_features(best: Evidence, reread: Sequence[Evidence]) -> dict[str, float]:
+    """What the answer gate weighs: the chosen sentence's features (its cross-encoder logit
+    among them) and its lead over the runner-up after the reread.
+    """
+    return confidence_features(best, reread)

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 PERSON, DATE, NUMBER, MONEY, PLACE, NAME = "person", "date", "number", "money", "place", "name"
+DURATION = "duration"
 
 _MONTH = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
@@ -16,6 +17,16 @@ _NUMBER_WORD = (
     r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
     r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|"
     r"eighty|ninety|hundred|thousand|million|billion|trillion|dozen|dozens|hundreds|thousands)"
+)
+_TIME_UNIT = (
+    r"(?:seconds?|minutes?|hours?|days?|weeks?|fortnights?|months?|years?|decades?|centur(?:y|ies)"
+    r"|millenni(?:um|a))"
+)
+# "25", "two and a half", "an", "half an": how many of a time unit.
+_AMOUNT = (
+    rf"(?:\d+(?:[.,]\d+)*|{_NUMBER_WORD}(?:[\s-]+(?:and\s+)?{_NUMBER_WORD})*"
+    r"|(?:thousands|hundreds|millions)\s+of|half\s+an?|an?|a\s+few|several|many)"
+    r"(?:\s+and\s+a\s+half)?"
 )
 _PATTERNS = {
     DATE: re.compile(
@@ -29,6 +40,15 @@ _PATTERNS = {
     ),
     NUMBER: re.compile(
         rf"(?:\b\d[\d,.]*%?|\b{_NUMBER_WORD}(?:[\s-]+{_NUMBER_WORD})*\b)", re.IGNORECASE
+    ),
+    # "25 minutes", "three years", "10 to 15 days", "a 25-minute"; not the rate in "twice a day".
+    # A stretch between dates answers "how long" too: "since 1951", "from 1892 to 1894".
+    DURATION: re.compile(
+        rf"(?<!\bper )(?<!\bonce )(?<!\btwice )(?<![\w.,])"
+        rf"{_AMOUNT}(?:\s*(?:-|–|to|or)\s*{_AMOUNT})?[\s-]+{_TIME_UNIT}\b"
+        rf"|\b(?:since|until)\s+(?:the\s+)?(?:{_MONTH}\s+)?{_YEAR}\b"
+        rf"|\b(?:from\s+)?(?:{_MONTH}\s+)?{_YEAR}\s*(?:–|-|to|until)\s*(?:{_MONTH}\s+)?{_YEAR}\b",
+        re.IGNORECASE,
     ),
 }
 _PERSON_NOUNS = (
@@ -49,9 +69,17 @@ _TYPE_CUES: list[tuple[re.Pattern[str], str | None]] = [
         ),
         MONEY,
     ),
+    # "How long is the bridge?" asks for a length; otherwise "how long" asks for a time.
     (
         re.compile(
-            r"\b(?:how (?:many|much|long|far|old|large|big|high)|what (?:number|percentage|percent|amount)|what (?:is|was|are|were) the (?:range|distance|length|height|population|size|speed|number))\b",
+            rf"\bhow (?:long(?! (?:is|was|are|were) the\b)|many {_TIME_UNIT})\b",
+            re.I,
+        ),
+        DURATION,
+    ),
+    (
+        re.compile(
+            r"\b(?:how (?:many|much|long|far|old|large|big|high|tall|wide|deep)|what (?:number|percentage|percent|amount)|what (?:is|was|are|were) the (?:range|distance|length|height|population|size|speed|number))\b",
             re.I,
         ),
         NUMBER,
@@ -78,7 +106,7 @@ _TYPE_CUES: list[tuple[re.Pattern[str], str | None]] = [
 NAME_KINDS = {"person", "place", "name"}
 JOINERS = {"of", "for", "and", "the", "de", "von", "van", "la", "al"}
 # Only these cues are strict: a sentence lacking such a span cannot answer the question.
-STRICT_TYPES = {PERSON, DATE, NUMBER, MONEY, PLACE}
+STRICT_TYPES = {PERSON, DATE, NUMBER, MONEY, PLACE, DURATION}
 
 
 @dataclass(frozen=True)
@@ -109,10 +137,12 @@ def candidate_spans(sentence: str, kind: str) -> list[Span]:
     spans = [
         Span(m.start(), m.end(), m.group())
         for m in _NAME_SPAN.finditer(sentence)
-        if not _CALENDAR_WORD.fullmatch(m.group())
+        if not _is_calendar_expression(m.group())
     ]
     if kind == PLACE or kind == PERSON:
-        return [s for s in spans if not _is_sentence_initial_word(sentence, s)]
+        spans = [s for s in spans if not _is_sentence_initial_word(sentence, s)]
+    if kind == PERSON:
+        spans = [s for s in spans if _could_be_person(sentence, s)]
     return spans
 
 
@@ -125,6 +155,46 @@ def _trimmed(sentence: str, start: int, end: int) -> Span:
 _CALENDAR_WORD = re.compile(
     rf"{_MONTH}|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday", re.IGNORECASE
 )
+_NUMERAL = re.compile(r"\d[\d,.]*(?:st|nd|rd|th|s)?")
+
+
+def _is_calendar_expression(text: str) -> bool:
+    """Calendar words and numbers only ("February 7", "Monday", "May 2010"): a date, not a name."""
+    return all(
+        _CALENDAR_WORD.fullmatch(token) or _NUMERAL.fullmatch(token)
+        for token in text.replace(",", " ").split()
+    )
+
+
+# Head nouns that make a name a place or a structure, not a person ("North Sea", "Forth Bridge").
+# Organisations stay: "Who commissioned the bridge?" is often answered by one ("Gateshead Council").
+_PLACE_HEADS = frozenset(
+    """Sea Seas Ocean Gulf Bay River Lake Island Islands Mountain Mountains Mount Valley
+    Desert Coast Peninsula Strait Canal Republic Kingdom Empire States Province County
+    City Town Village Street Avenue Road Square Park Bridge Tower Lighthouse Castle Palace
+    Cathedral Stadium Airport Station Harbour Harbor Port""".split()
+)
+# A lone name right after these is where something is: "in Brussels", "the coast of Scotland".
+_PLACE_BEFORE = re.compile(
+    r"(?:\b(?:in|at|near)|\b(?:coast|shores?|city|town|village|capital|island|region|province|"
+    r"state|county|country|kingdom|republic|port|north|south|east|west|centre|center|heart|"
+    r"outskirts|part|area)\s+of)\s+(?:the\s+)?$",
+    re.IGNORECASE,
+)
+# ... unless what follows reads as a person: "in Sophocles' play", "..., who said".
+_PERSON_FOLLOWS = re.compile(r"[’'](?:s\b)?|,?\s+(?:who|whom|whose|said|says|told)\b")
+
+
+def _could_be_person(sentence: str, span: Span) -> bool:
+    """False for a span that is plainly a place or a structure rather than a person's name."""
+    words = span.text.split()
+    heads = {words[-1]} | {w for w, nxt in zip(words, words[1:], strict=False) if nxt == "of"}
+    if heads & _PLACE_HEADS:
+        return False
+    if len(words) > 1:
+        return True  # "Dmitry Rogozin" after "in" is still a person
+    before = sentence[max(0, span.start - 24) : span.start]
+    return not _PLACE_BEFORE.search(before) or bool(_PERSON_FOLLOWS.match(sentence, span.end))
 
 
 def _is_sentence_initial_word(sentence: str, span: Span) -> bool:

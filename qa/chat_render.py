@@ -144,6 +144,11 @@ def render_answer(
 
 def render_abstention(console: Console, data: dict[str, Any], titles: dict[str, str]) -> None:
     """The reader declined: say so plainly and show what came closest."""
+    message = data.get("message")
+    if message:  # declined for a reason other than the documents, such as the language
+        console.print(Text(message, style="bold red"))
+        if not data.get("passages"):
+            return
     confidence = float(data.get("confidence", 0.0))
     console.print(
         Text.assemble(

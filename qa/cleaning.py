@@ -3,7 +3,9 @@
 The rules are generic, for web pages and PDF text: boilerplate lines (icon/menu runs, paywall and
 subscription prompts, photo credits) and exactly repeated lines are dropped; words hyphenated across
 a line break are rejoined; hard-wrapped lines are unwrapped; whitespace is collapsed. Paragraph
-breaks survive as a single ``\\n`` in the cleaned text so sentence splitting can respect them.
+breaks survive as a single ``\\n`` in the cleaned text so sentence splitting can respect them. In
+markdown, the syntax goes too (heading, quote and list markers, emphasis and code markers, link
+targets) and each list item is a line of its own, never glued to the next one.
 """
 
 from __future__ import annotations
@@ -30,7 +32,22 @@ _SLASH_CREDIT = re.compile(
 _CONTINUED = re.compile(r"\(\s*(?:cont(?:inued)?|con['’]?t?['’]?d)\s*\)", re.IGNORECASE)
 # A footnote number stuck to the end of a sentence in PDF text: "Directorate.2 A more ...".
 _FOOTNOTE = re.compile(r"(?<=[a-z][.!?][”\"’)])\d{1,2}(?=\s)|(?<=[a-z][.!?])\d{1,2}(?=\s)")
-_MARKDOWN_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
+# What opens a markdown line: quote markers, then a heading's hashes or a list item's bullet.
+_MARKDOWN_LINE = re.compile(
+    r"[ \t]*(?:>[ \t]?)*[ \t]*(?:(?P<heading>#{1,6})[ \t]+|(?P<item>[-*+]|\d{1,3}[.)])[ \t]+)?"
+)
+# Inline markdown: `code`, a link "[text](url)", emphasis (*em*, **strong**, _em_, __strong__)
+# around words, and a marker or half a link whose partner lies outside the text (a quote that
+# starts or ends inside one: "Lavrov* said", "see [the guide", "run `make"). "2 * 3 * 4",
+# snake_case_names and "[citation needed]" are not markdown syntax.
+_INLINE_MARKDOWN = re.compile(
+    r"(?P<tick>`+)(?P<code>[^\s`](?:[^\n]*?[^\s`])??)(?P=tick)(?!`)"
+    r"|!?\[(?P<label>[^\[\]\n]+)\]\([^()\s]*(?:\s+\"[^\"\n]*\")?\)"
+    r"|(?<![\w*])(?P<mark>\*{1,3}|_{1,3})(?=[^\s*_])(?P<body>(?:(?!\n\s*\n).)+?)(?<=[^\s*_])(?P=mark)(?![\w*])"
+    r"|(?<=[^\s*_])(?:\*{1,3}|_{1,3})(?![\w*])|(?<![\w*])(?:\*{1,3}|_{1,3})(?=[^\s*_])"
+    r"|!?\[(?![^\]]*\])|\]\([^()\s]+(?:\s+\"[^\"\n]*\")?\)|`+",
+    re.DOTALL,
+)
 _WRAPPED_LINE_CHARS = 100  # median line length below this means the text is hard-wrapped
 
 
@@ -46,6 +63,7 @@ class CleanText:
 class _Line:
     start: int  # raw offset of the line's first character
     text: str
+    item: bool = False  # a markdown list item: it starts a sentence of its own
 
 
 def is_boilerplate(line: str) -> bool:
@@ -97,16 +115,19 @@ def _paragraphs(raw: str, markdown: bool) -> list[list[_Line]]:
     seen: set[str] = set()
     paragraphs: list[list[_Line]] = [[]]
     for line in lines:
-        heading = markdown and _MARKDOWN_HEADING.match(line.text)
-        if heading:
-            line = _Line(line.start + heading.end(), line.text[heading.end() :])
+        marker = _MARKDOWN_LINE.match(line.text) if markdown else None
+        heading = bool(marker and marker.group("heading"))
+        if marker and marker.end():
+            line = _Line(
+                line.start + marker.end(), line.text[marker.end() :], bool(marker.group("item"))
+            )
         key = " ".join(line.text.split())
         if not key or is_boilerplate(key) or (len(key.split()) >= 3 and key in seen):
             paragraphs.append([])
             continue
         seen.add(key)
-        if heading or not wrapped:
-            paragraphs.append([])  # a heading, or a line of unwrapped text, is its own paragraph
+        if heading or line.item or not wrapped:
+            paragraphs.append([])  # a heading, list item or unwrapped line starts a paragraph
         kept, continued = _cut_continuation(line)
         if kept.text.strip():
             paragraphs[-1].append(kept)
@@ -127,25 +148,26 @@ def clean(raw: str, *, markdown: bool = False) -> CleanText:
     """Clean ``raw`` text; every output character maps to a raw character."""
     out: list[str] = []
     offsets: list[int] = []
+    syntax = _markdown_positions(raw) if markdown else frozenset()
     for paragraph in _paragraphs(raw, markdown):
         joined: list[tuple[str, int]] = []
         for line in paragraph:
-            chars = _line_chars(line)
+            chars = _line_chars(line, syntax)
             if not chars:
                 continue
             if joined:
-                _join(joined, chars)
+                _join(raw, joined, chars)
             joined.extend(chars)
         if not joined:
             continue
         if out:
-            sep = _paragraph_separator(out, joined)
+            sep = "\n" if paragraph[0].item else _paragraph_separator(out, joined)
             if sep == "-":  # hyphenated across a paragraph break: "mis-" + "sile"
                 out.pop()
                 offsets.pop()
             elif sep:
                 out.append(sep)
-                offsets.append(joined[0][1] - 1 if joined[0][1] > 0 else 0)
+                offsets.append(_space_before(raw, joined[0][1], offsets[-1]))
         for ch, pos in joined:
             out.append(ch)
             offsets.append(pos)
@@ -153,11 +175,38 @@ def clean(raw: str, *, markdown: bool = False) -> CleanText:
     return _drop_footnotes(CleanText(text, tuple(offsets)))
 
 
-def _line_chars(line: _Line) -> list[tuple[str, int]]:
-    """The line's characters with whitespace runs collapsed to one space, trimmed."""
+def _is_space(ch: str) -> bool:
+    """Whitespace, or a byte-order mark (which some editors leave mid-file)."""
+    return ch.isspace() or ch == "\ufeff"
+
+
+def _markdown_positions(raw: str) -> frozenset[int]:
+    """Raw offsets of inline markdown syntax, which the cleaned text leaves out."""
+    return frozenset(pos for start, end in _inline_markdown(raw) for pos in range(start, end))
+
+
+def _inline_markdown(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Spans of inline markdown syntax in ``text[start:end]``: markers and link targets."""
+    spans: list[tuple[int, int]] = []
+    for match in _INLINE_MARKDOWN.finditer(text, start, len(text) if end is None else end):
+        inner = next((name for name in ("code", "label", "body") if match.group(name)), None)
+        if inner is None:  # a marker without its partner: all syntax
+            spans.append(match.span())
+            continue
+        spans += [(match.start(), match.start(inner)), (match.end(inner), match.end())]
+        if inner != "code":  # code is literal; link text and emphasis may hold more markup
+            spans += _inline_markdown(text, match.start(inner), match.end(inner))
+    return spans
+
+
+def _line_chars(line: _Line, skip: frozenset[int] = frozenset()) -> list[tuple[str, int]]:
+    """The line's characters, less those at raw offsets in ``skip``, with whitespace runs
+    collapsed to one space, trimmed."""
     chars: list[tuple[str, int]] = []
     for i, ch in enumerate(line.text):
-        if ch.isspace() or ch == "\ufeff":
+        if line.start + i in skip:
+            continue
+        if _is_space(ch):
             if chars and chars[-1][0] != " ":
                 chars.append((" ", line.start + i))
         else:
@@ -176,12 +225,24 @@ def _hyphenated(before: list[tuple[str, int]], after: list[tuple[str, int]]) -> 
     )
 
 
-def _join(joined: list[tuple[str, int]], nxt: list[tuple[str, int]]) -> None:
+def _join(raw: str, joined: list[tuple[str, int]], nxt: list[tuple[str, int]]) -> None:
     """Unwrap a soft line break: rejoin a hyphenated word or put one space in its place."""
     if _hyphenated(joined, nxt):
         joined.pop()
     else:
-        joined.append((" ", joined[-1][1] + 1))
+        joined.append((" ", _space_after(raw, joined[-1][1], nxt[0][1])))
+
+
+# A separator maps to raw whitespace between the characters it separates; markdown syntax left
+# out of the cleaned text ("**bold**\n") can stand between them and the line break.
+def _space_after(raw: str, after: int, before: int) -> int:
+    """The first raw whitespace offset after ``after`` (and before ``before``)."""
+    return next((pos for pos in range(after + 1, before) if _is_space(raw[pos])), after + 1)
+
+
+def _space_before(raw: str, before: int, after: int) -> int:
+    """The last raw whitespace offset before ``before`` (and after ``after``)."""
+    return next((pos for pos in range(before - 1, after, -1) if _is_space(raw[pos])), before - 1)
 
 
 def _paragraph_separator(out: list[str], nxt: list[tuple[str, int]]) -> str:
@@ -206,11 +267,33 @@ def _drop_footnotes(cleaned: CleanText) -> CleanText:
 
 
 def display_form(raw_fragment: str) -> str:
-    """The display form of a raw quote: hyphenation across line breaks rejoined, spaces collapsed."""
+    """The display form of a raw quote: hyphenation across line breaks rejoined, markdown syntax
+    dropped (list items joined with "; "), spaces collapsed."""
     text = _LINE_BREAK_HYPHEN.sub(
         lambda m: "" if m.group(1).islower() else m.group(0), raw_fragment
     )
-    return " ".join(text.split())
+    # As ``clean`` does: line markers read off each line, inline syntax off the whole text.
+    syntax = _markdown_positions(text)
+    parts: list[str] = []
+    line_start = 0
+    for line in text.split("\n"):
+        marker = _MARKDOWN_LINE.match(line)
+        assert marker is not None  # every part of the pattern is optional
+        body = " ".join(
+            "".join(
+                ch
+                for i, ch in enumerate(line[marker.end() :], line_start + marker.end())
+                if i not in syntax
+            ).split()
+        )
+        line_start += len(line) + 1
+        if not body:
+            continue
+        # List items read as a list, not as one run-on sentence: "flour; sugar; butter".
+        if marker.group("item") and parts and parts[-1][-1] not in ".,;:!?":
+            parts[-1] += ";"
+        parts.append(body)
+    return " ".join(parts)
 
 
 # A hyphen at a line end between letters; rejoined only when the next letter is lower case,

@@ -7,6 +7,7 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,17 @@ from typing import Any
 from qa import __version__
 from qa.errors import QAError
 from qa.eval_report import (
+    BASELINES_HEADER,
+    TERCILE_HEADER,
     BaselineError,
+    baseline_rows,
     delta_rows,
     deltas,
     describe_miss,
     load_baseline,
     misses,
     summary_rows,
+    tercile_rows,
     write_report,
 )
 from qa.eval_runner import (
@@ -242,6 +247,18 @@ def _rewrite_records(out: Path, records: list[dict], done: dict[str, dict]) -> N
     tmp.replace(out / RECORDS)
 
 
+def _print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A titled table, columns aligned; nothing when it has no rows."""
+    if not rows:
+        return
+    table = [header, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    print(title)
+    for row in table:
+        cells = [f"{cell:<{w}}" for cell, w in zip(row, widths, strict=True)]
+        print("  " + "  ".join(cells).rstrip())
+
+
 def _print(report: dict[str, Any], records: list[dict], max_misses: int) -> None:
     counts = report["figures"]["counts"]
     print(
@@ -252,6 +269,16 @@ def _print(report: dict[str, Any], records: list[dict], max_misses: int) -> None
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         print(f"  {label:<{width}}  {value}")
+    _print_table(
+        "\nagainst trivial baselines (neither ever abstains):",
+        BASELINES_HEADER,
+        baseline_rows(report["figures"]),
+    )
+    _print_table(
+        "\nby overlap of question and gold answer sentence (answerable):",
+        TERCILE_HEADER,
+        tercile_rows(report["figures"]),
+    )
     if report.get("deltas"):
         print(f"\nagainst {report['baseline']}:")
         for label, old, new, delta in delta_rows(report["deltas"]):

@@ -10,6 +10,8 @@ from typing import Any
 # (key in report.json "figures", label, unit): the figures a baseline comparison covers.
 HEADLINE: tuple[tuple[str, str, str], ...] = (
     ("answer.hit", "answer hit", "%"),
+    ("baselines.top_sentence_answer_hit", "top-sentence baseline answer hit", "%"),
+    ("baselines.never_abstain_answer_hit", "never-abstain answer hit", "%"),
     ("retrieval.hit@1", "retrieval hit@1", "%"),
     ("retrieval.hit@5", "retrieval hit@5", "%"),
     ("retrieval.hit@10", "retrieval hit@10", "%"),
@@ -34,6 +36,22 @@ HEADLINE: tuple[tuple[str, str, str], ...] = (
     ("latency.throughput_qps", "throughput", "q/s"),
 )
 CHARTS = ("hit_at_k.png", "reliability.png", "latency.png")
+OVERLAP_NOTE = (
+    "Answerable questions in thirds by the share of their content terms (stemmed, no stopwords) "
+    "found in the gold document's first sentence holding a gold answer."
+)
+TERCILE_HEADER = (
+    "overlap tercile", "questions", "overlap", "answer hit", "false abstain", "hit@5",
+    "top sentence", "never abstain",
+)  # fmt: skip
+NEVER_ABSTAIN = "baselines.never_abstain_answer_hit"
+BASELINES_NOTE = (
+    "Trivial stand-ins on the same questions. Top sentence, for the reader: the sentence of the "
+    "top-ranked passage sharing most of the question's content terms. Never abstain, for the "
+    "answer gate: the answer, or on abstaining what the service came closest to quoting. Neither "
+    "ever abstains, so both are wrong on every unanswerable question."
+)
+BASELINES_HEADER = ("figure", "product", "top-sentence baseline", "never-abstain baseline")
 
 
 def lookup(figures: dict[str, Any], dotted: str) -> Any:
@@ -108,7 +126,63 @@ def fmt_delta(value: float | None, unit: str) -> str:
 
 def summary_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, formatted value) for each headline figure."""
-    return [(label, fmt(lookup(figures, key), unit)) for key, label, unit in HEADLINE]
+    return [(label, _summary_cell(figures, key, unit)) for key, label, unit in HEADLINE]
+
+
+def _summary_cell(figures: dict[str, Any], key: str, unit: str) -> str:
+    return never_abstain_cell(figures) if key == NEVER_ABSTAIN else fmt(lookup(figures, key), unit)
+
+
+def never_abstain_cell(figures: dict[str, Any]) -> str:
+    """The never-abstain answer hit; "n/a" if no abstention said what came closest, else a bound."""
+    b = figures.get("baselines") or {}
+    if b.get("never_abstain_answer_hit") is None:
+        measurable = b.get("false_abstain_rate") is not None  # answerable questions were asked
+        return "n/a (no 'closest' in the responses)" if measurable else "-"
+    unknown = b.get("never_abstain_unknown")
+    bound = f" (lower bound: {unknown} abstained without 'closest')" if unknown else ""
+    return fmt(b["never_abstain_answer_hit"], "%") + bound
+
+
+def baseline_rows(figures: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The product against the two baselines under :data:`BASELINES_HEADER`; none if unmeasured."""
+    b = figures.get("baselines")
+    if not b or b["false_abstain_rate"] is None:  # an older report, or no answerable questions
+        return []
+    rows = [
+        (
+            "answer hit (answerable)",
+            fmt(lookup(figures, "answer.hit"), "%"),
+            fmt(b["top_sentence_answer_hit"], "%"),
+            never_abstain_cell(figures),
+        ),
+        ("false-abstain rate (answerable)", *_rates(figures, "false_abstain_rate")),
+    ]
+    if b["abstain_rate"] is not None:
+        rows.append(("abstain rate (unanswerable)", *_rates(figures, "abstain_rate")))
+    return rows
+
+
+def _rates(figures: dict[str, Any], key: str) -> tuple[str, str, str]:
+    zero = fmt(figures["baselines"][key], "%")
+    return fmt(figures["abstention"][key], "%"), zero, zero
+
+
+def tercile_rows(figures: dict[str, Any]) -> list[tuple[str, ...]]:
+    """One row per overlap tercile under :data:`TERCILE_HEADER`; none if the run has no split."""
+    return [
+        (
+            t["tercile"],
+            str(t["count"]),
+            f"{t['overlap_min']:.2f}-{t['overlap_max']:.2f}",
+            fmt(t["answer_hit"], "%"),
+            fmt(t["false_abstain_rate"], "%"),
+            fmt(t["hit@5"], "%"),
+            fmt(t.get("top_sentence_hit"), "%"),
+            fmt(t.get("never_abstain_hit"), "%"),
+        )
+        for t in figures.get("overlap_terciles") or []
+    ]
 
 
 def delta_rows(table: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]:
@@ -183,6 +257,12 @@ def render_markdown(report: dict[str, Any], records: Sequence[dict], max_misses:
         "",
         *_table(("figure", "value"), summary_rows(figures)),
     ]
+    if baselines := baseline_rows(figures):
+        lines += ["", "## Baselines", "", BASELINES_NOTE, ""]
+        lines += _table(BASELINES_HEADER, baselines)
+    if terciles := tercile_rows(figures):
+        lines += ["", "## By overlap of question and gold answer sentence", "", OVERLAP_NOTE, ""]
+        lines += _table(TERCILE_HEADER, terciles)
     if report.get("deltas"):
         lines += ["", f"## Against baseline `{report.get('baseline')}`", ""]
         lines += _table(("figure", "baseline", "now", "delta"), delta_rows(report["deltas"]))

@@ -13,16 +13,27 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from qa.cleaning import clean
 from qa.errors import QAError
-from qa.evaluation import Judgement, failed, judge
+from qa.evaluation import (
+    Judgement,
+    contains_answer,
+    failed,
+    judge,
+    term_overlap,
+    top_sentence,
+)
 from qa.questions import Question
+from qa.text import split_sentences
 
 RECORDS = "questions.jsonl"
 STATE = "run.json"
+_MARKDOWN_SUFFIXES = (".md", ".markdown")  # cleaned as markdown at ingest, so here too
 
 
 class EvalError(QAError):
@@ -172,6 +183,28 @@ def citation_valid(citation: dict[str, Any], docs: DocumentCache) -> bool:
     return text[start:end] == citation.get("quote")
 
 
+@lru_cache(maxsize=256)
+def _sentences(raw: str, markdown: bool) -> tuple[str, ...]:
+    text = clean(raw, markdown=markdown).text
+    return tuple(text[start:end] for start, end in split_sentences(text))
+
+
+def gold_sentence(raw: str, golds: Sequence[str], markdown: bool = False) -> str | None:
+    """The first sentence of the cleaned ``raw`` text that holds a gold answer, or None."""
+    return next((s for s in _sentences(raw, markdown) if contains_answer(s, golds)), None)
+
+
+def question_overlap(q: Question, docs: DocumentCache) -> float | None:
+    """Share of ``q``'s content terms in the sentence of its first gold doc holding a gold answer."""
+    for doc_id in q.docs if q.answerable else ():
+        raw = docs.get(doc_id)
+        markdown = doc_id.lower().endswith(_MARKDOWN_SUFFIXES)
+        found = gold_sentence(raw, q.answers, markdown) if raw else None
+        if found is not None:
+            return term_overlap(q.question, found)
+    return None
+
+
 def evaluate_one(q: Question, backend: Backend, docs: DocumentCache, top_k: int) -> dict:
     """Ask one question, judge the response, and return its ``questions.jsonl`` record."""
     started = time.perf_counter()
@@ -179,16 +212,19 @@ def evaluate_one(q: Question, backend: Backend, docs: DocumentCache, top_k: int)
         response = backend.ask(q.question, top_k)
     except AskFailed as exc:
         latency = (time.perf_counter() - started) * 1000
-        return _record(q, {}, [], failed(q.id, q.answerable, str(exc), latency))
+        overlap = question_overlap(q, docs)
+        return _record(q, {}, [], failed(q.id, q.answerable, str(exc), latency, overlap))
     latency = (time.perf_counter() - started) * 1000
     valid = [citation_valid(c, docs) for c in response.get("citations", [])]
     verdict = judge(
         qid=q.id,
+        question=q.question,
         golds=q.answers,
         gold_docs=q.docs,
         response=response,
         citations_valid=sum(valid),
         latency_ms=latency,
+        overlap=question_overlap(q, docs),
     )
     return _record(q, response, valid, verdict)
 
@@ -211,6 +247,13 @@ def _record(q: Question, response: dict, valid: list[bool], verdict: Judgement) 
             for p in response.get("passages", [])
         ],
         "first_correct_rank": verdict.rank,
+        "overlap": verdict.overlap,
+        # The trivial stand-ins: the top passage's best sentence for the reader, and the answer or
+        # else what the service came closest to quoting (null: answered or no candidate) for the gate.
+        "closest": response.get("closest"),
+        "baseline_top_sentence": top_sentence(q.question, response) if response else None,
+        "baseline_top_sentence_hit": verdict.baseline_top_sentence_hit,
+        "baseline_never_abstain_hit": verdict.baseline_never_abstain_hit,
         "timings_ms": response.get("timings_ms"),
         "verdict": verdict.to_dict(),
     }

@@ -15,9 +15,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from qa.text import content_terms, split_sentences
+
 HIT_AT_K = (1, 5, 10)
 MRR_DEPTH = 10
 RELIABILITY_BINS = 10
+TERCILES = ("low", "middle", "high")  # of question/gold-sentence overlap, by rank
 
 # Typographic characters that NFKD leaves alone but a reader would call the same as ASCII.
 _TYPOGRAPHY = str.maketrans(
@@ -93,6 +96,35 @@ def reciprocal_rank(rank: int | None, depth: int = MRR_DEPTH) -> float:
     return 1.0 / rank if rank is not None and rank <= depth else 0.0
 
 
+def term_overlap(question: str, sentence: str) -> float | None:
+    """Share of the question's distinct content terms found in ``sentence``; None if it has none."""
+    terms = set(content_terms(question))
+    if not terms:
+        return None
+    return len(terms & set(content_terms(sentence))) / len(terms)
+
+
+def top_sentence(question: str, response: dict[str, Any]) -> str | None:
+    """The top-ranked passage's sentence sharing most of the question's terms (earliest on ties)."""
+    passages = response.get("passages") or []
+    text = (passages[0].get("text") or "") if passages else ""
+    terms = set(content_terms(question))
+    sentences = [text[start:end].strip() for start, end in split_sentences(text)]
+    # max() keeps the first of equal scores, so ties go to the earlier sentence.
+    return max(sentences, key=lambda s: len(terms & set(content_terms(s))), default=None)
+
+
+def never_abstain_hit(
+    abstained: bool, answer: str | None, response: dict[str, Any], golds: Sequence[str]
+) -> bool | None:
+    """Answer hit had the gate never abstained: the answer, else ``closest``; None if unsaid."""
+    if not abstained:
+        return contains_answer(answer, golds)
+    if "closest" not in response:  # an older server: what it would have quoted is unknown
+        return None
+    return contains_answer(response["closest"], golds)
+
+
 def squad_normalize(text: str) -> str:
     """Official SQuAD answer normalisation: lower, no punctuation, no articles, single spaces."""
     text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
@@ -162,6 +194,11 @@ class Judgement:
     latency_ms: float
     server_ms: float | None
     error: str | None = None
+    overlap: float | None = None  # question terms in the gold answer sentence; None: not found
+    # Trivial stand-ins, judged like answer_hit; None: not measured (an older record, or an
+    # abstention whose response did not say what came closest).
+    baseline_top_sentence_hit: bool | None = None  # the top passage's best sentence, for the reader
+    baseline_never_abstain_hit: bool | None = None  # answer or closest quote, for the answer gate
 
     @property
     def answered(self) -> bool:
@@ -180,11 +217,13 @@ class Judgement:
 def judge(
     *,
     qid: str,
+    question: str,
     golds: Sequence[str],
     gold_docs: Sequence[str],
     response: dict[str, Any],
     citations_valid: int,
     latency_ms: float,
+    overlap: float | None = None,
 ) -> Judgement:
     """Judge one ``POST /api/ask`` response against the gold answers and documents."""
     abstained = not response.get("answerable", False) or response.get("answer") is None
@@ -206,15 +245,21 @@ def judge(
         citations_valid=citations_valid,
         latency_ms=latency_ms,
         server_ms=timings.get("total"),
+        overlap=overlap,
+        baseline_top_sentence_hit=contains_answer(top_sentence(question, response), golds),
+        baseline_never_abstain_hit=never_abstain_hit(abstained, answer, response, golds),
     )
 
 
-def failed(qid: str, answerable: bool, error: str, latency_ms: float) -> Judgement:
+def failed(
+    qid: str, answerable: bool, error: str, latency_ms: float, overlap: float | None = None
+) -> Judgement:
     """The judgement of a question whose request failed: no answer, no passages."""
     return Judgement(
         id=qid, answerable=answerable, abstained=False, answer_hit=False, rank=None,
         exact_match=0.0, f1=0.0, confidence=0.0, citations=0, citations_valid=0,
-        latency_ms=latency_ms, server_ms=None, error=error,
+        latency_ms=latency_ms, server_ms=None, error=error, overlap=overlap,
+        baseline_top_sentence_hit=False, baseline_never_abstain_hit=False,
     )  # fmt: skip
 
 
@@ -253,6 +298,83 @@ def expected_calibration_error(bins: Sequence[dict]) -> float | None:
     return (
         sum(b["count"] * abs(b["confidence"] - b["accuracy"]) for b in bins if b["count"]) / total
     )
+
+
+def overlap_terciles(judgements: Sequence[Judgement], depth: int = 10) -> list[dict[str, Any]]:
+    """Answerable questions with an overlap split by its rank into thirds, with each third's figures.
+
+    Ties are ordered by id, so equal overlaps may fall in neighbouring thirds; under three such
+    questions give no split (an empty list). The never-abstain baseline is shown only where the
+    whole run's is (:func:`closest_reported`).
+    """
+    ranked = sorted(
+        (j for j in judgements if j.answerable and j.overlap is not None),
+        key=lambda j: (j.overlap, j.id),
+    )
+    n, parts = len(ranked), len(TERCILES)
+    if n < parts:
+        return []
+    thirds = [ranked[i * n // parts : (i + 1) * n // parts] for i in range(parts)]
+    reported = closest_reported(judgements)
+    return [
+        _tercile(name, third, depth, reported) for name, third in zip(TERCILES, thirds, strict=True)
+    ]
+
+
+def _tercile(name: str, third: Sequence[Judgement], depth: int, reported: bool) -> dict[str, Any]:
+    return {
+        "tercile": name,
+        "count": len(third),
+        "overlap_min": third[0].overlap,
+        "overlap_max": third[-1].overlap,
+        "answer_hit": _mean(float(j.answer_hit) for j in third),
+        "false_abstain_rate": _mean(float(j.abstained) for j in third),
+        "hit@5": _mean(float(hit_at(j.rank, 5)) for j in third) if depth >= 5 else None,
+        "top_sentence_hit": top_sentence_answer_hit(third),
+        "never_abstain_hit": never_abstain_answer_hit(third) if reported else None,
+    }
+
+
+def top_sentence_answer_hit(judgements: Sequence[Judgement]) -> float | None:
+    """The top-sentence baseline's answer hit on the answerable questions; None if not measured."""
+    hits = [j.baseline_top_sentence_hit for j in judgements if j.answerable]
+    return None if None in hits else _mean(float(bool(h)) for h in hits)
+
+
+def never_abstain_answer_hit(judgements: Sequence[Judgement]) -> float | None:
+    """The never-abstain baseline's answer hit on the answerable questions.
+
+    An answered question counts its own answer hit; an abstention whose response did not say what
+    came closest counts as a miss (a lower bound), and when no abstention said it: None.
+    """
+    if not closest_reported(judgements):
+        return None
+    return _mean(float(_never_abstain(j)) for j in judgements if j.answerable)
+
+
+def closest_reported(judgements: Sequence[Judgement]) -> bool:
+    """False when responses abstained but none said what came closest (an older server)."""
+    abstained = [j for j in judgements if j.abstained]
+    return not abstained or any(j.baseline_never_abstain_hit is not None for j in abstained)
+
+
+def _never_abstain(j: Judgement) -> bool:
+    return j.answer_hit if j.answered else bool(j.baseline_never_abstain_hit)
+
+
+def baselines(judgements: Sequence[Judgement]) -> dict[str, Any]:
+    """The trivial stand-ins' figures: neither abstains, so both are wrong on every unanswerable."""
+    answerable = [j for j in judgements if j.answerable]
+    return {
+        "top_sentence_answer_hit": top_sentence_answer_hit(judgements),
+        "never_abstain_answer_hit": never_abstain_answer_hit(judgements),
+        # Answerable abstentions with no closest quote: each counted as a miss above.
+        "never_abstain_unknown": sum(
+            j.abstained and j.baseline_never_abstain_hit is None for j in answerable
+        ),
+        "abstain_rate": 0.0 if len(answerable) < len(judgements) else None,
+        "false_abstain_rate": 0.0 if answerable else None,
+    }
 
 
 def _latency(values: Sequence[float]) -> dict[str, float | None]:
@@ -322,6 +444,7 @@ def aggregate(
             "baseline_always_answer_f1": 0.0 if unanswerable else None,
             "baseline_never_answer_f1": never["f1"],
         },
+        "baselines": baselines(judgements),
         "citations": {
             "total": cited,
             "valid": sum(j.citations_valid for j in judgements),
@@ -329,6 +452,7 @@ def aggregate(
             "answers_without_citation": sum(j.answered and not j.citations for j in judgements),
         },
         "calibration": {"ece": expected_calibration_error(bins), "bins": bins},
+        "overlap_terciles": overlap_terciles(judgements, depth),
         "latency": {
             "client_ms": _latency([j.latency_ms for j in ok]),
             "server_ms": _latency(server),

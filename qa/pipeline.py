@@ -13,11 +13,13 @@ from typing import Any
 from qa import __version__
 from qa.answer import Evidence, Reader
 from qa.chunking import chunk_corpus
+from qa.cleaning import display_form
 from qa.config import MODEL_NAME, TOKENIZER_NAME, Settings
 from qa.embedding import Embedder, MiniLMEmbedder, set_torch_threads
 from qa.errors import DocumentNotFound, IndexMismatch, IndexUnavailable, InvalidRequest
 from qa.index import SENTENCE_FILE, ChunkIndex
 from qa.ingest import corpus_fingerprint, load_corpus
+from qa.language import non_english_language, unsupported_message
 from qa.lexical import SENTENCE_BM25_DIR, LexicalIndex
 from qa.reader_model import ReaderModel
 from qa.reranker import load_cross_encoder
@@ -166,6 +168,22 @@ def _current_manifest(
     return manifest if same else None
 
 
+def _not_read(question: str, message: str, started: float) -> Answer:
+    """An abstention for a question the models cannot read: no retrieval, no reader."""
+    total = (time.perf_counter() - started) * 1000
+    return Answer(
+        question=question,
+        answerable=False,
+        text=None,
+        short_answer=None,
+        confidence=0.0,
+        citations=(),
+        hits=(),
+        timings_ms={"retrieve": 0.0, "answer": 0.0, "total": total},
+        message=message,
+    )
+
+
 def _say(enabled: bool, message: str) -> None:
     if enabled:
         print(f"qa: {message}", file=sys.stderr, flush=True)
@@ -225,6 +243,9 @@ class QAPipeline:
         question = self._check_question(question)
         k = self._check_top_k(top_k)
         started = time.perf_counter()
+        language = non_english_language(question)
+        if language is not None:
+            return _not_read(question, unsupported_message(language), started)
         vector = self._embedder.encode([question])[0]
         hits = self._retriever.search(question, vector, max(k, ANSWER_DEPTH))
         retrieved = time.perf_counter()
@@ -233,11 +254,13 @@ class QAPipeline:
         return Answer(
             question=question,
             answerable=reading.answerable,
-            text=reading.text,
+            # The quoted sentences' display form: markdown a .txt file spells out is dropped too.
+            text=display_form(reading.text) if reading.text is not None else None,
             short_answer=reading.short_answer,
             confidence=reading.confidence,
             citations=reading.citations,
             hits=tuple(hits[:k]),
+            closest=display_form(reading.closest) if reading.closest is not None else None,
             timings_ms={
                 "retrieve": (retrieved - started) * 1000,
                 "answer": (done - retrieved) * 1000,
@@ -254,6 +277,13 @@ class QAPipeline:
             (e, self._reader.sentence_text(e.sentence_id))
             for e in self._reader.candidates(question, vector, hits)
         ]
+
+    def gate_candidate(self, question: str) -> tuple[dict[str, float], str] | None:
+        """The answer gate's features for the sentence the reader would quote, and that text."""
+        question = self._check_question(question)
+        vector = self._embedder.encode([question])[0]
+        hits = self._retriever.search(question, vector, ANSWER_DEPTH)
+        return self._reader.gate_candidate(question, vector, hits)
 
     def titled_sentence(self, sentence_id: int) -> str:
         """A sentence headed by its document's title (cross-encoder training)."""
@@ -324,6 +354,9 @@ class QAPipeline:
         )
         if not cleaned:
             raise InvalidRequest(f"'{what}' is empty")
+        # "???" or "🙂" leaves retrieval nothing to match and the reader nothing to read.
+        if not any(ch.isalnum() for ch in cleaned):
+            raise InvalidRequest(f"'{what}' has no words, only punctuation, symbols or emoji")
         return cleaned
 
     def _check_top_k(self, top_k: object) -> int:

@@ -31,9 +31,41 @@ FEATURES = (
     "length",  # words in the sentence / 60, capped at 1
 )
 CONFIDENCE_FEATURES = (*FEATURES, "margin")  # margin: best score minus the runner-up's
+GATE_FEATURES = (
+    *CONFIDENCE_FEATURES,
+    "cross",  # the cross-encoder's logit for the chosen sentence
+    "cross_margin",  # ... less the best logit among the other sentences reread
+    "linear",  # the chosen sentence's linear ranking score
+)
 DEFAULT_FILE = "reader_model.json"
 # As fitted for the shipped cross-encoder (scripts/train_reranker.py), for files that predate it.
 DEFAULT_RERANK = {"depth": 5, "cross": 1.0, "linear": 0.55}
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Whether to answer, once the cross-encoder has reread the candidates: a logistic model
+    over ``GATE_FEATURES`` of the chosen sentence; abstain below ``threshold``.
+    """
+
+    weights: Mapping[str, float]
+    bias: float
+    threshold: float = 0.5
+
+    def confidence(self, features: Mapping[str, float]) -> float:
+        """Probability that the chosen sentence answers the question."""
+        return _logistic(self.bias + sum(w * features.get(n, 0.0) for n, w in self.weights.items()))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Gate:
+        unknown = set(data["weights"]) - set(GATE_FEATURES)
+        if unknown:
+            raise ValueError(f"answer gate names unknown features: {sorted(unknown)}")
+        return cls(dict(data["weights"]), float(data["bias"]), float(data.get("threshold", 0.5)))
+
+
+def _logistic(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
 @dataclass(frozen=True)
@@ -48,6 +80,9 @@ class ReaderModel:
     # With a cross-encoder: how many of the linear ranker's best sentences it rereads, and the
     # final score = cross * its logit + linear * the linear score.
     rerank: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RERANK))
+    # With a cross-encoder: the answer gate read after the reread (None: the confidence model
+    # above decides before it).
+    gate: Gate | None = None
 
     def score(self, features: Mapping[str, float]) -> float:
         """Ranking score of one candidate sentence (higher is better)."""
@@ -55,10 +90,10 @@ class ReaderModel:
 
     def confidence(self, features: Mapping[str, float]) -> float:
         """Probability that the chosen sentence answers the question."""
-        z = self.confidence_bias + sum(
-            w * features.get(name, 0.0) for name, w in self.confidence_weights.items()
+        return _logistic(
+            self.confidence_bias
+            + sum(w * features.get(name, 0.0) for name, w in self.confidence_weights.items())
         )
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,6 +115,7 @@ class ReaderModel:
             threshold=float(data.get("threshold", 0.5)),
             provenance=dict(data.get("provenance", {})),
             rerank={**DEFAULT_RERANK, **data.get("rerank", {})},
+            gate=Gate.from_dict(data["gate"]) if data.get("gate") else None,
         )
 
     @classmethod

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from qa.evaluation import contains_answer
 from qa.pipeline import QAPipeline
 from qa.questions import Question
-from qa.reader_model import CONFIDENCE_FEATURES, FEATURES, HAND_SET
+from qa.reader_model import CONFIDENCE_FEATURES, FEATURES, GATE_FEATURES, HAND_SET, Gate
 
 
 @dataclass(frozen=True)
@@ -108,3 +108,30 @@ def ranking_accuracy(groups: Sequence[Candidates], ranker: dict[str, float]) -> 
     """Share of answerable questions whose top-scored sentence holds a gold answer."""
     _, right = confidence_rows([g for g in groups if g.answerable], ranker)
     return float(right.mean()) if len(right) else 0.0
+
+
+def gate_rows(
+    pipeline: QAPipeline, questions: Sequence[Question], progress: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each question, the gate's features of the sentence the reader would quote after the
+    cross-encoder's reread, and whether the quoted text holds a gold answer (never, for an
+    unanswerable question).
+    """
+    rows, labels = [], []
+    for q in tqdm(questions, desc="gate features", disable=not progress, unit="q"):
+        candidate = pipeline.gate_candidate(q.question)
+        if candidate is None:
+            continue
+        features, text = candidate
+        rows.append([features.get(name, 0.0) for name in GATE_FEATURES])
+        labels.append(q.answerable and contains_answer(text, q.answers))
+    return np.array(rows), np.array(labels)
+
+
+def fit_gate(x: np.ndarray, y: np.ndarray, threshold: float = 0.5) -> Gate:
+    """A logistic answer gate over ``GATE_FEATURES``: its output is the probability that the
+    quoted text holds the answer.
+    """
+    model = LogisticRegression(C=1.0, max_iter=5000).fit(x, y)
+    weights = {n: round(float(w), 4) for n, w in zip(GATE_FEATURES, model.coef_[0], strict=True)}
+    return Gate(weights, round(float(model.intercept_[0]), 4), threshold)

@@ -13,6 +13,7 @@ import json
 import os
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,16 @@ from qa.errors import DependencyMissing
 
 HEAD_FILE = "head.json"
 MAX_TOKENS = 128  # a question and one sentence; the longer of the two is cut from its end
+MAX_SPAN_TOKENS = 30  # the longest short answer the span head may pick
+
+
+@dataclass(frozen=True)
+class AnswerSpan:
+    """Where the span head puts the answer in a passage: ``passage[start:end]``."""
+
+    start: int
+    end: int
+    score: float  # start logit + end logit
 
 
 class CrossEncoder:
@@ -50,12 +61,32 @@ class CrossEncoder:
         head = json.loads((folder / HEAD_FILE).read_text(encoding="utf-8"))
         self._weight = torch.tensor(head["weight"], dtype=torch.float32)
         self._bias = float(head["bias"])
+        self._span_weight = (
+            torch.tensor(head["span_weight"], dtype=torch.float32).T
+            if "span_weight" in head
+            else None
+        )
+        self._span_bias = torch.tensor(head.get("span_bias", [0.0, 0.0]), dtype=torch.float32)
         self.provenance = head.get("provenance", {})
+
+    @property
+    def reads_spans(self) -> bool:
+        """Whether this model has a span head (older ones only score)."""
+        return self._span_weight is not None
 
     def score(self, question: str, passages: Sequence[str]) -> np.ndarray:
         """One score (a logit) per passage."""
+        return self.read(question, passages)[0]
+
+    def read(
+        self, question: str, passages: Sequence[str], from_chars: Sequence[int] | None = None
+    ) -> tuple[np.ndarray, list[AnswerSpan | None]]:
+        """A logit per passage, and where in each the span head puts the answer (at or after
+        character ``from_chars[i]``: a title heading the passage is not an answer); no spans
+        without a span head.
+        """
         if not passages:
-            return np.zeros(0, dtype=np.float32)
+            return np.zeros(0, dtype=np.float32), []
         torch = self._torch
         with self._tokenizer_lock:
             encoded = self._tokenizer(
@@ -64,12 +95,55 @@ class CrossEncoder:
                 padding=True,
                 truncation="longest_first",
                 max_length=MAX_TOKENS,
+                return_offsets_mapping=self.reads_spans,
                 return_tensors="pt",
             )
+            in_passage = [
+                [sid == 1 for sid in encoded.sequence_ids(i)] for i in range(len(passages))
+            ]
+        offsets = encoded.pop("offset_mapping", None)
         with torch.inference_mode():
             hidden = self._encoder(**encoded).last_hidden_state
             logits = mean_pool(hidden, encoded["attention_mask"]) @ self._weight + self._bias
-        return logits.numpy().astype(np.float32)
+            if self._span_weight is None:
+                return logits.numpy().astype(np.float32), [None] * len(passages)
+            ends = (hidden @ self._span_weight + self._span_bias).numpy()
+        spans = [
+            best_span(
+                ends[i, :, 0],
+                ends[i, :, 1],
+                offsets[i].tolist(),
+                in_passage[i],
+                from_chars[i] if from_chars else 0,
+            )
+            for i in range(len(passages))
+        ]
+        return logits.numpy().astype(np.float32), spans
+
+
+def best_span(
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    offsets: Sequence[Sequence[int]],
+    in_passage: Sequence[bool],
+    from_char: int,
+) -> AnswerSpan | None:
+    """The highest-scoring token span (start ≤ end, at most ``MAX_SPAN_TOKENS``) of passage
+    tokens that start at or after ``from_char``, in characters of the passage.
+    """
+    usable = [
+        t
+        for t, ((a, b), ok) in enumerate(zip(offsets, in_passage, strict=True))
+        if ok and b > a and a >= from_char
+    ]
+    if not usable:
+        return None
+    idx = np.array(usable)
+    scores = start_logits[idx][:, None] + end_logits[idx][None, :]
+    gaps = idx[None, :] - idx[:, None]
+    scores = np.where((gaps >= 0) & (gaps < MAX_SPAN_TOKENS), scores, -np.inf)
+    i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
+    return AnswerSpan(offsets[idx[i]][0], offsets[idx[j]][1], float(scores[i, j]))
 
 
 def mean_pool(hidden, attention_mask):

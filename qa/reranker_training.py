@@ -24,6 +24,9 @@ class Group:
     question: str
     positives: tuple[str, ...]
     negatives: tuple[str, ...]
+    # Where the gold answer lies in ``positives[0]`` (characters), for training the span head;
+    # a group that has one always shows that positive.
+    answer: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,18 @@ class TrainingConfig:
     head_lr: float = 1e-3
     # Multiplies the head's output: a unit-norm-ish mean vector needs a large logit range.
     scale: float = 20.0
+    # Weight of a per-sentence logistic loss beside the group's softmax: the softmax only orders
+    # a group, so alone it leaves the logit's level free; the pointwise term pins 0 as "even odds
+    # this sentence answers", which the answer gate reads as absolute evidence.
+    pointwise: float = 0.0
+    # Weight of the answer-span loss (start and end token of the gold answer in the positive).
+    span: float = 0.0
+    # Transformer layers trained, counted from the top (None: all). On 2 CPU cores a full
+    # backward pass allows a few thousand questions an hour; training the top layer alone,
+    # from a model already fitted for the task, about three times as many.
+    trainable_layers: int | None = None
+    # Stop early (and save) after this many seconds: a CPU run sized to the time at hand.
+    time_budget_s: float | None = None
     seed: int = 0
 
 
@@ -45,7 +60,8 @@ def pick(group: Group, size: int, rng: random.Random) -> list[str]:
     rest = group.negatives[hard:]
     if rest:
         chosen.append(rng.choice(rest))
-    return [rng.choice(group.positives), *chosen]
+    positive = group.positives[0] if group.answer else rng.choice(group.positives)
+    return [positive, *chosen]
 
 
 def train(
@@ -56,19 +72,25 @@ def train(
     provenance: dict | None = None,
     log: Callable[[str], None] = print,
 ) -> None:
-    """Fine-tune ``base_model`` on ``groups`` and write a ``qa.reranker`` folder to ``out``."""
+    """Fine-tune ``base_model`` on ``groups`` and write a ``qa.reranker`` folder to ``out``.
+
+    ``base_model`` is a plain encoder folder, or a ``qa.reranker`` folder whose heads
+    (``head.json``) training starts from.
+    """
     import torch
     from transformers import AutoModel, AutoTokenizer
 
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     tokenizer = AutoTokenizer.from_pretrained(str(base_model), local_files_only=True)
-    encoder = AutoModel.from_pretrained(str(base_model), local_files_only=True)
-    head = torch.nn.Linear(encoder.config.hidden_size, 1)
-    torch.nn.init.normal_(head.weight, std=0.02)
-    torch.nn.init.zeros_(head.bias)
+    encoder = AutoModel.from_pretrained(str(base_model), local_files_only=True, dtype=torch.float32)
+    head, span_head = _heads(torch, encoder.config.hidden_size, Path(base_model), config.scale)
     for p in encoder.embeddings.parameters():
         p.requires_grad = False  # the vocabulary stays as pretrained: a few thousand questions
+    if config.trainable_layers is not None:
+        frozen = encoder.encoder.layer[: len(encoder.encoder.layer) - config.trainable_layers]
+        for p in frozen.parameters():
+            p.requires_grad = False
     encoder.train()
 
     steps = int(-(-len(groups) // config.groups_per_step) * config.epochs)
@@ -78,7 +100,7 @@ def train(
                 "params": [p for p in encoder.parameters() if p.requires_grad],
                 "lr": config.encoder_lr,
             },
-            {"params": head.parameters(), "lr": config.head_lr},
+            {"params": [*head.parameters(), *span_head.parameters()], "lr": config.head_lr},
         ],
         weight_decay=0.01,
     )
@@ -105,32 +127,126 @@ def train(
             padding=True,
             truncation="longest_first",
             max_length=MAX_TOKENS,
+            return_offsets_mapping=True,
             return_tensors="pt",
         )
-        pooled = mean_pool(encoder(**encoded).last_hidden_state, encoded["attention_mask"])
-        logits = head(pooled).squeeze(-1) * config.scale
-        loss, k = 0.0, 0
-        for texts in picked:  # the positive is each group's first
-            part = logits[k : k + len(texts)]
-            loss = loss + torch.nn.functional.cross_entropy(part[None], torch.zeros(1).long())
-            k += len(texts)
-        loss = loss / len(picked)
+        offsets = encoded.pop("offset_mapping")
+        hidden = encoder(**encoded).last_hidden_state
+        logits = head(mean_pool(hidden, encoded["attention_mask"])).squeeze(-1) * config.scale
+        sizes = [len(texts) for texts in picked]
+        loss = group_loss(torch, logits, sizes, config.pointwise)
+        if config.span:
+            loss = loss + config.span * span_loss(
+                torch, span_head(hidden), encoded, offsets, batch, sizes
+            )
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([*encoder.parameters(), *head.parameters()], 1.0)
+        params = [*encoder.parameters(), *head.parameters(), *span_head.parameters()]
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         schedule.step()
         optimizer.zero_grad()
         recent = [*recent[-19:], float(loss.detach())]
+        elapsed = time.time() - started
+        if config.time_budget_s is not None and elapsed > config.time_budget_s:
+            log(f"time budget spent after step {step + 1}/{steps}: saving")
+            break
         if step % 20 == 0 or step == steps - 1:
-            elapsed = time.time() - started
             log(
                 f"step {step + 1}/{steps}  loss {sum(recent) / len(recent):.3f}  "
                 f"{elapsed:.0f} s, about {elapsed / (step + 1) * (steps - step - 1):.0f} s to go"
             )
-    save(encoder, tokenizer, head, config.scale, out, provenance or {})
+    save(
+        encoder,
+        tokenizer,
+        head,
+        span_head if config.span else None,
+        config.scale,
+        out,
+        {
+            **(provenance or {}),
+            "steps": f"{step + 1} of {steps}, {config.groups_per_step} groups each",
+        },
+    )
 
 
-def save(encoder, tokenizer, head, scale: float, out: Path, provenance: dict) -> None:
+def _heads(torch, hidden_size: int, base_model: Path, scale: float):
+    """The relevance head (one logit) and the span head (start, end), from ``base_model``'s
+    ``head.json`` where it has them, else freshly initialised.
+    """
+    head = torch.nn.Linear(hidden_size, 1)
+    span_head = torch.nn.Linear(hidden_size, 2)
+    for layer in (head, span_head):
+        torch.nn.init.normal_(layer.weight, std=0.02)
+        torch.nn.init.zeros_(layer.bias)
+    saved_file = base_model / HEAD_FILE
+    saved = json.loads(saved_file.read_text(encoding="utf-8")) if saved_file.is_file() else {}
+    with torch.no_grad():
+        if "weight" in saved:  # stored with the scale folded in (``save``)
+            head.weight[0] = torch.tensor(saved["weight"]) / scale
+            head.bias[0] = saved["bias"] / scale
+        if "span_weight" in saved:
+            span_head.weight[:] = torch.tensor(saved["span_weight"])
+            span_head.bias[:] = torch.tensor(saved["span_bias"])
+    return head, span_head
+
+
+def group_loss(torch, logits, sizes: Sequence[int], pointwise: float):
+    """Mean over groups of the softmax loss (each group's first is the positive), plus
+    ``pointwise`` times the mean per-sentence logistic loss.
+    """
+    loss, k = 0.0, 0
+    labels = torch.zeros_like(logits)
+    for size in sizes:
+        part = logits[k : k + size]
+        loss = loss + torch.nn.functional.cross_entropy(part[None], torch.zeros(1).long())
+        labels[k] = 1.0
+        k += size
+    loss = loss / len(sizes)
+    if pointwise:
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+        loss = loss + pointwise * bce
+    return loss
+
+
+def span_loss(torch, span_logits, encoded, offsets, batch: Sequence[Group], sizes: Sequence[int]):
+    """Cross-entropy of the gold answer's start and end token in each group's positive pair,
+    over that pair's passage tokens; groups without an answer (or cut off) are left out.
+    """
+    losses, row = [], 0
+    for group, size in zip(batch, sizes, strict=True):
+        pair_row, row = row, row + size
+        if group.answer is None:
+            continue
+        passage = torch.tensor([sid == 1 for sid in encoded.sequence_ids(pair_row)])
+        target = answer_tokens(offsets[pair_row].tolist(), passage.tolist(), group.answer)
+        if target is None:
+            continue
+        for which, token in enumerate(target):
+            scores = span_logits[pair_row, :, which].masked_fill(~passage, float("-inf"))
+            losses.append(torch.nn.functional.cross_entropy(scores[None], torch.tensor([token])))
+    if not losses:
+        return span_logits.sum() * 0.0
+    return torch.stack(losses).mean()
+
+
+def answer_tokens(
+    offsets: Sequence[Sequence[int]], passage: Sequence[bool], answer: tuple[int, int]
+) -> tuple[int, int] | None:
+    """The first and last passage token covering the characters ``answer``, or None when the
+    answer was cut off by truncation.
+    """
+    start, end = answer
+    covered = [
+        t
+        for t, ((a, b), ok) in enumerate(zip(offsets, passage, strict=True))
+        if ok and b > a and a < end and start < b
+    ]
+    if not covered or offsets[covered[-1]][1] < end:
+        return None
+    return covered[0], covered[-1]
+
+
+def save(encoder, tokenizer, head, span_head, scale: float, out: Path, provenance: dict) -> None:
     """Write the folder ``qa.reranker.CrossEncoder`` loads; the scale is folded into the head.
 
     The encoder is stored in float16 (half the size in git; scores move by under 0.01 logit).
@@ -142,9 +258,12 @@ def save(encoder, tokenizer, head, scale: float, out: Path, provenance: dict) ->
     tokenizer.save_pretrained(str(out))
     weight = (head.weight.detach()[0] * scale).tolist()
     bias = float(head.bias.detach()[0]) * scale
+    fields = {"weight": weight, "bias": bias}
+    if span_head is not None:
+        fields["span_weight"] = span_head.weight.detach().tolist()
+        fields["span_bias"] = span_head.bias.detach().tolist()
     (out / HEAD_FILE).write_text(
-        json.dumps({"weight": weight, "bias": bias, "provenance": provenance}) + "\n",
-        encoding="utf-8",
+        json.dumps({**fields, "provenance": provenance}) + "\n", encoding="utf-8"
     )
 
 

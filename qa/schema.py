@@ -90,7 +90,11 @@ class Citation:
 
 @dataclass(frozen=True)
 class Answer:
-    """What the service says to a question; ``text`` is None when it abstains."""
+    """What the service says to a question; ``text`` is None when it abstains.
+
+    ``message`` says why it abstained when the reason is not the documents (a question in a
+    language it cannot read); None otherwise.
+    """
 
     question: str
     answerable: bool
@@ -100,6 +104,9 @@ class Answer:
     citations: tuple[Citation, ...]
     hits: tuple[Hit, ...]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    message: str | None = None
+    # On an abstention, the text it would have quoted had it answered; None when it answers.
+    closest: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of ``POST /api/ask``."""
@@ -109,6 +116,8 @@ class Answer:
             "answer": self.text,
             "short_answer": self.short_answer,
             "confidence": round(self.confidence, 4),
+            "message": self.message,
+            "closest": self.closest,
             "citations": [c.to_dict() for c in self.citations],
             "passages": [h.to_dict() for h in self.hits],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},

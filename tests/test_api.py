@@ -106,6 +106,8 @@ BAD_ASKS = [
     ({"json": {"question": ""}}, 400),
     ({"json": {"question": "   \n\t "}}, 400),
     ({"json": {"question": "\x00\x01\x02"}}, 400),
+    ({"json": {"question": "???"}}, 400),
+    ({"json": {"question": "🙂🙂"}}, 400),
     ({"json": {"question": 42}}, 400),
     ({"json": {"question": ["a"]}}, 400),
     ({"json": {"question": "x" * 2001}}, 400),
@@ -133,6 +135,68 @@ def test_bad_requests_get_clear_json_errors_and_the_service_keeps_answering(clie
     assert "Traceback" not in response.get_data(as_text=True)
     follow_up = client.post("/api/ask", json={"question": "Where will NATO leaders meet in May?"})
     assert follow_up.status_code == 200 and follow_up.get_json()["answerable"] is True
+
+
+@pytest.mark.parametrize("question", ["???", "!!!", "...", "🙂🙂", " ¿¡ — … ", "#$%&*"])
+def test_a_question_without_words_is_a_clear_400(client, question):
+    response = client.post("/api/ask", json={"question": question})
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_request"
+    assert error["message"] == "'question' has no words, only punctuation, symbols or emoji"
+    search = client.post("/api/search", json={"query": question})
+    assert (
+        search.status_code == 400
+        and "'query' has no words" in search.get_json()["error"]["message"]
+    )
+
+
+def test_a_question_with_a_digit_is_taken(client):
+    response = client.post("/api/ask", json={"question": "2010?"})
+    assert response.status_code == 200
+    check_schema(response.get_json(), "AskResponse")
+
+
+@pytest.mark.parametrize(
+    ("question", "language"),
+    [
+        ("Кто представляет Россию в НАТО?", "Russian"),
+        ("Qui représente la Russie auprès de l'OTAN ?", "French"),
+        ("谁代表俄罗斯出席北约？", "Chinese"),
+    ],
+)
+def test_a_question_not_in_english_gets_an_abstention_that_says_why(client, question, language):
+    response = client.post("/api/ask", json={"question": question})
+    assert response.status_code == 200
+    body = response.get_json()
+    check_schema(body, "AskResponse")
+    assert body["answerable"] is False and body["answer"] is None and body["citations"] == []
+    assert body["message"] == (
+        f"Only English questions are supported; this question looks like {language}."
+    )
+    assert body["passages"] == []
+
+
+@pytest.mark.parametrize(
+    "question", ["Who is Dmitry Rogozin?", "What did Rogozin say about the café in Brussels?"]
+)
+def test_english_questions_with_foreign_names_carry_no_message(client, question):
+    body = client.post("/api/ask", json={"question": question}).get_json()
+    check_schema(body, "AskResponse")
+    assert body["message"] is None
+    assert body["passages"]
+
+
+def test_an_abstention_shows_what_came_closest_and_an_answer_does_not(client):
+    abstained = client.post(
+        "/api/ask", json={"question": "What is the boiling point of liquid nitrogen in kelvin?"}
+    ).get_json()
+    check_schema(abstained, "AskResponse")
+    assert abstained["answerable"] is False
+    assert isinstance(abstained["closest"], str) and abstained["closest"]
+    answered = client.post("/api/ask", json={"question": "Who is Russia's envoy to NATO?"}).get_json()
+    check_schema(answered, "AskResponse")
+    assert answered["answerable"] is True and answered["closest"] is None
 
 
 def test_unknown_route_and_wrong_method(client):

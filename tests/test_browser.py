@@ -208,6 +208,23 @@ def test_abstention_shows_passages(page: Any, live_server: str):
     expect(page.locator("#document-text mark.cited")).to_be_visible()
 
 
+def test_question_not_in_english_shows_why(page: Any):
+    from playwright.sync_api import expect
+
+    ask(page, "Кто представляет Россию в НАТО?")  # the real server, nothing mocked
+    message = page.locator("#abstain-message")
+    expect(message).to_have_text(
+        "Only English questions are supported; this question looks like Russian."
+    )
+    expect(page.locator("#abstain-not-found")).to_be_hidden()
+    expect(page.locator("#answer-block")).to_be_hidden()
+    expect(page.locator("#passages-details")).to_be_hidden()  # nothing was retrieved
+    ask(page, QUESTION)  # an English question afterwards answers as usual
+    expect(page.locator("#answer-block")).to_be_visible()
+    expect(page.locator("#abstain-block")).to_be_hidden()
+    expect(page.locator("#passages-details")).to_be_visible()
+
+
 def test_server_error_is_a_readable_message(page: Any):
     from playwright.sync_api import expect
 

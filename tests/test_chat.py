@@ -354,6 +354,25 @@ def test_abstention_says_not_found_and_shows_passages():
     assert "cheese is made of milk" in text
 
 
+def test_abstention_with_a_message_shows_the_message_instead_of_not_found():
+    message = "Only English questions are supported; this question looks like Russian."
+    session, out, _ = session_for(
+        {
+            "answerable": False,
+            "answer": None,
+            "short_answer": None,
+            "confidence": 0.0,
+            "message": message,
+            "citations": [],
+            "passages": [],
+        }
+    )
+    session.handle("Кто такой Рогозин?")
+    text = out.getvalue()
+    assert message in text
+    assert "Not found in the documents" not in text and "no passages" not in text
+
+
 def test_short_answer_is_marked_inside_the_answer_case_insensitively():
     session, out, _ = session_for(
         {

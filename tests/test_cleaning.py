@@ -9,6 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qa.cleaning import CleanText, clean, display_form, is_boilerplate
+from qa.ingest import make_document
+from qa.text import split_sentences
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 SEED_FILES = sorted(p for p in SEEDS.iterdir() if p.suffix in {".txt", ".md"})
@@ -209,6 +211,133 @@ def test_display_form(raw: str, expected: str) -> None:
     assert display_form(raw) == expected
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("**Bold** and __strong__ words", "Bold and strong words"),
+        ("*em* and _em_ words", "em and em words"),
+        ("***both*** at once", "both at once"),
+        ("a **bold\nphrase** across a line", "a bold phrase across a line"),
+        ("run `qa index` first", "run qa index first"),
+        ("the ``a `b` c`` code", "the a `b` c code"),
+        ("`**literal**` in code", "**literal** in code"),
+        ('see [the docs](https://example.com/a_b "Docs") now', "see the docs now"),
+        ("![a chart](chart.png) below", "a chart below"),
+        ("**[NATO](https://nato.int)** said", "NATO said"),
+        ("> quoted\n> text", "quoted text"),
+        ("> > nested quote", "nested quote"),
+        ("## Heading\nBody text.", "Heading Body text."),
+        ("Ingredients:\n- flour\n- sugar\n* eggs\n+ milk", "Ingredients: flour; sugar; eggs; milk"),
+        ("Steps\n1. Mix.\n2) Bake\n  - gently", "Steps; Mix. Bake; gently"),
+        ("- a limited mis-\n  sile defense", "a limited missile defense"),
+        # A quote can start or end inside bold text: the partner it lacks is outside it.
+        ("Bake** it now.", "Bake it now."),
+        ("It said **never", "It said never"),
+    ],
+)
+def test_display_form_drops_markdown(raw: str, expected: str) -> None:
+    assert display_form(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "snake_case_name and file_1_final.txt",
+        "2 * 3 * 4 and a*b*c",
+        "a * loose asterisk",
+        "#hashtag and 5 - 3",
+        "[citation needed] stays",
+        "Rogozin’s ** plan",
+    ],
+)
+def test_display_form_keeps_what_is_not_markdown(raw: str) -> None:
+    assert display_form(raw) == raw
+
+
+# --- markdown documents -------------------------------------------------------------------------
+
+RECIPE = """\
+# Tart
+
+> **Bake** it at _180 degrees_ for `25 minutes`. See [the recipe](http://x.org/a_b).
+
+Ingredients:
+- flour
+- sugar
+- butter, softened
+
+1. Mix the *flour* and __sugar__.
+2. add the butter
+"""
+
+
+def test_markdown_syntax_is_left_out_of_the_cleaned_text_with_offsets() -> None:
+    cleaned = clean(RECIPE, markdown=True)
+    assert cleaned.text == (
+        "Tart\nBake it at 180 degrees for 25 minutes. See the recipe.\nIngredients:\n"
+        "flour\nsugar\nbutter, softened\nMix the flour and sugar.\nadd the butter"
+    )
+    assert_offsets_valid(RECIPE, cleaned)
+    plain = clean(RECIPE).text  # a .txt file's asterisks are its own text
+    assert "**Bake**" in plain and "[the recipe](http://x.org/a_b)" in plain
+
+
+def test_markdown_list_items_are_sentences_of_their_own() -> None:
+    """Hard-wrapped markdown joins its lines, but never one list item to the next."""
+    doc = make_document("recipe.md", RECIPE, markdown=True)
+    sentences = [doc.text[start:end] for start, end in split_sentences(doc.text)]
+    assert "flour" in sentences and "sugar" in sentences and "add the butter" in sentences
+    assert not any("flour sugar" in s for s in sentences)
+    wrapped_item = "- a long list item that is\n  wrapped onto a second line\n- the next item\n"
+    doc = make_document("list.md", "Intro line.\n\n" + wrapped_item * 3, markdown=True)
+    sentences = [doc.text[start:end] for start, end in split_sentences(doc.text)]
+    assert sentences[:3] == [
+        "Intro line.",
+        "a long list item that is wrapped onto a second line",
+        "the next item",
+    ]
+
+
+def test_a_markdown_sentence_reads_as_the_display_form_of_its_quote() -> None:
+    doc = make_document("recipe.md", RECIPE, markdown=True)
+    for start, end in split_sentences(doc.text):
+        raw_start, raw_end = doc.raw_span(start, end)
+        assert display_form(doc.raw_text[raw_start:raw_end]) == doc.text[start:end]
+
+
+_MD_WORDS = ["NATO", "missile", "defense", "Rogozin", "said", "the", "2010", "SM-3", "a", "and"]
+_MD_INLINE = ["{}", "{}", "{}", "**{}**", "*{}*", "_{}_", "__{}__", "`{}`", "[{}](http://a.b/c_d)"]
+_MD_MARKERS = ["", "", "", "- ", "* ", "+ ", "1. ", "> ", "## ", "> - "]
+
+
+@st.composite
+def markdown_documents(draw: st.DrawFn) -> str:
+    """Markdown: blocks of lines, each with an optional line marker and inline syntax."""
+    blocks: list[str] = []
+    for b in range(draw(st.integers(1, 5))):
+        lines = []
+        for n in range(draw(st.integers(1, 4))):
+            words = [
+                draw(st.sampled_from(_MD_INLINE)).format(draw(st.sampled_from(_MD_WORDS)))
+                for _ in range(draw(st.integers(1, 6)))
+            ]
+            words.append(f"line{b}x{n}")  # no line repeats another (repeats are dropped)
+            marker, end = draw(st.sampled_from(_MD_MARKERS)), draw(st.sampled_from(["", ".", ":"]))
+            lines.append(marker + " ".join(words) + end)
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=markdown_documents())
+def test_every_markdown_sentence_is_the_display_form_of_its_quote(raw: str) -> None:
+    doc = make_document("doc.md", raw, markdown=True)
+    assert_offsets_valid(raw, CleanText(doc.text, doc.offsets))
+    for start, end in split_sentences(doc.text):
+        raw_start, raw_end = doc.raw_span(start, end)
+        assert display_form(doc.raw_text[raw_start:raw_end]) == doc.text[start:end]
+
+
 # --- the offset invariant ---------------------------------------------------------------------
 
 _PIECES = st.sampled_from(
@@ -229,6 +358,16 @@ _PIECES = st.sampled_from(
         "subscribe ",
         "Directorate.2 A",
         "the same repeated line\n",
+        "**",
+        "*",
+        "_",
+        "__x__ ",
+        "`",
+        "[link](http://a.b/c_d) ",
+        "\n- ",
+        "\n* ",
+        "\n1. ",
+        "\n> ",
     ]
 )
 RAW_TEXTS = st.lists(_PIECES, max_size=120).map("".join)

@@ -11,9 +11,10 @@ import pytest
 from qa import eval_cli
 from qa.eval_cli import main
 from qa.eval_runner import AskFailed
-from qa.evaluation import answer_hit, normalize
+from qa.evaluation import answer_hit, contains_answer, normalize
 
 QUESTIONS = Path(__file__).parent / "fixtures" / "eval" / "questions.jsonl"
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -83,6 +84,20 @@ def test_records_agree_with_the_judging_rules(full_run: Path, seed_settings: Any
     report = _report(full_run)
     hits = sum(r["verdict"]["answer_hit"] for r in records)
     assert report["figures"]["answer"]["hit"] == pytest.approx(hits / 6)
+
+
+def test_records_carry_overlap_and_the_report_splits_it_in_thirds(full_run: Path) -> None:
+    records = {r["id"]: r for r in _records(full_run)}
+    for r in records.values():
+        assert r["overlap"] == r["verdict"]["overlap"]
+        assert (r["overlap"] is None) == (not r["gold_answers"])
+    # t-01 asks for the "NATO Secretary General": every term is in its gold sentence.
+    assert records["t-01"]["overlap"] == 1.0
+    terciles = _report(full_run)["figures"]["overlap_terciles"]
+    assert [t["count"] for t in terciles] == [2, 2, 2]
+    assert terciles[0]["overlap_min"] == min(r["overlap"] or 1.0 for r in records.values())
+    md = (full_run / "report.md").read_text()
+    assert "## By overlap of question and gold answer sentence" in md
 
 
 def test_resume_runs_only_the_new_questions(seed_settings: Any, tmp_path: Path) -> None:
@@ -235,6 +250,138 @@ def test_a_line_cut_short_by_a_crash_is_asked_again(
     assert _run(QUESTIONS, "--out", out) == 0
     assert len(backend.asked) == 3
     assert len(_records(out)) == 8
+
+
+class SeedDocsBackend(FakeBackend):
+    """The fake answers, with the seed articles served as documents."""
+
+    def document_text(self, doc_id: str) -> str | None:
+        path = SEEDS / doc_id
+        return path.read_text(encoding="utf-8") if path.is_file() else super().document_text(doc_id)
+
+
+def test_overlap_terciles_are_printed_and_tabled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(eval_cli, "LocalBackend", lambda index_dir: SeedDocsBackend())
+    out = tmp_path / "run"
+    assert _run(QUESTIONS, "--out", out) == 0
+    # Overlaps of the six answerable fixture questions: t-08 1/3, t-04 2/3, the rest 1.
+    printed = capsys.readouterr().out
+    assert "by overlap of question and gold answer sentence (answerable):" in printed
+    rows = [line.split() for line in printed.splitlines() if line.startswith("  low ")]
+    # Of the lowest two, the fake answer and passage hold t-08's "Brussels", not t-04's gold; the
+    # one-sentence passage is the answer too, so both baselines score as the product does.
+    assert rows == [["low", "2", "0.33-0.67", "50.0%", "0.0%", "50.0%", "50.0%", "50.0%"]]
+    md = (out / "report.md").read_text()
+    assert "| overlap tercile | questions | overlap |" in md
+    assert "| high | 2 | 1.00-1.00 |" in md
+
+
+def test_records_carry_both_baselines(full_run: Path) -> None:
+    records = _records(full_run)
+    for r in records:
+        v = r["verdict"]
+        assert r["baseline_top_sentence_hit"] == v["baseline_top_sentence_hit"]
+        assert v["baseline_top_sentence_hit"] == contains_answer(
+            r["baseline_top_sentence"], r["gold_answers"]
+        )
+        assert r["baseline_never_abstain_hit"] == v["baseline_never_abstain_hit"]
+        if not v["abstained"]:
+            assert v["baseline_never_abstain_hit"] == v["answer_hit"]
+    f = _report(full_run)["figures"]
+    tops = [r["baseline_top_sentence_hit"] for r in records if r["gold_answers"]]
+    assert f["baselines"]["top_sentence_answer_hit"] == pytest.approx(sum(tops) / len(tops))
+    never = f["baselines"]["never_abstain_answer_hit"]
+    assert never is None or never >= f["answer"]["hit"]  # it can only add hits
+    assert "## Baselines" in (full_run / "report.md").read_text()
+
+
+class GatedBackend(FakeBackend):
+    """The fake answers, abstaining on questions about NATO with ``closest`` set (or left out)."""
+
+    passage = (
+        "Sergei Lavrov is Russia's foreign minister. "
+        "The NATO Secretary General, Anders Fogh Rasmussen, met him in Brussels."
+    )
+
+    def __init__(self, with_closest: bool = True) -> None:
+        super().__init__()
+        self.with_closest = with_closest
+
+    def ask(self, question: str, top_k: int) -> dict[str, Any]:
+        response = super().ask(question, top_k)
+        response["passages"][0]["text"] = self.passage
+        if "NATO" in question:
+            response.update(answerable=False, answer=None, short_answer=None, citations=[])
+        if self.with_closest:
+            response["closest"] = None if response["answer"] else self.text
+        return response
+
+
+def test_baselines_are_printed_and_tabled_beside_the_product(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(eval_cli, "LocalBackend", lambda index_dir: GatedBackend())
+    out = tmp_path / "run"
+    assert _run(QUESTIONS, "--out", out) == 0
+    # The product answers only t-05 right (Lavrov) and abstains on t-01 and t-08, whose closest
+    # quote holds Rasmussen and Brussels. The top sentence hits t-01 and t-05; on t-08 the two
+    # sentences tie ("russia" against "nato") and the earlier, Lavrov's, is taken.
+    f = _report(out)["figures"]
+    assert f["answer"]["hit"] == pytest.approx(1 / 6)
+    assert f["baselines"]["top_sentence_answer_hit"] == pytest.approx(2 / 6)
+    assert f["baselines"]["never_abstain_answer_hit"] == pytest.approx(3 / 6)
+    records = {r["id"]: r for r in _records(out)}
+    assert records["t-01"]["closest"] == FakeBackend().text
+    assert records["t-08"]["baseline_top_sentence"].startswith("Sergei Lavrov")
+    printed = capsys.readouterr().out
+    assert "  top-sentence baseline answer hit  33.3%\n" in printed
+    assert "  never-abstain answer hit          50.0%\n" in printed
+    table = printed.split("against trivial baselines (neither ever abstains):\n")[1]
+    rows = [[c.strip() for c in line.split("  ") if c] for line in table.splitlines()[:4]]
+    assert rows == [
+        ["figure", "product", "top-sentence baseline", "never-abstain baseline"],
+        ["answer hit (answerable)", "16.7%", "33.3%", "50.0%"],
+        ["false-abstain rate (answerable)", "33.3%", "0.0%", "0.0%"],
+        ["abstain rate (unanswerable)", "0.0%", "0.0%", "0.0%"],
+    ]
+    md = (out / "report.md").read_text()
+    assert "## Baselines" in md
+    assert "| answer hit (answerable) | 16.7% | 33.3% | 50.0% |" in md
+    assert "| false-abstain rate (answerable) | 33.3% | 0.0% | 0.0% |" in md
+    assert "| abstain rate (unanswerable) | 0.0% | 0.0% | 0.0% |" in md
+
+
+def test_never_abstain_is_n_a_when_no_response_says_what_came_closest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(eval_cli, "LocalBackend", lambda index_dir: GatedBackend(False))
+    out = tmp_path / "run"
+    assert _run(QUESTIONS, "--out", out) == 0
+    f = _report(out)["figures"]
+    assert f["baselines"]["never_abstain_answer_hit"] is None
+    assert f["baselines"]["top_sentence_answer_hit"] == pytest.approx(2 / 6)
+    unknown = [r["id"] for r in _records(out) if r["baseline_never_abstain_hit"] is None]
+    assert unknown == ["t-01", "t-08"]  # the abstentions: what they came closest to is unsaid
+    printed = capsys.readouterr().out
+    summary = [
+        line for line in printed.splitlines() if line.startswith("  never-abstain answer hit")
+    ]
+    assert summary and summary[0].endswith("n/a (no 'closest' in the responses)")
+    md = (out / "report.md").read_text()
+    assert "| answer hit (answerable) | 16.7% | 33.3% | n/a (no 'closest' in the responses) |" in md
+
+
+def test_no_overlap_section_without_gold_sentences(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(eval_cli, "LocalBackend", lambda index_dir: FakeBackend())
+    out = tmp_path / "run"
+    assert _run(QUESTIONS, "--out", out) == 0
+    assert _report(out)["figures"]["overlap_terciles"] == []
+    assert "by overlap" not in capsys.readouterr().out
+    assert "## By overlap" not in (out / "report.md").read_text()
 
 
 class RecordingSession:

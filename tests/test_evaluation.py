@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -10,19 +12,25 @@ from qa.evaluation import (
     Judgement,
     aggregate,
     answer_hit,
+    baselines,
     contains_answer,
     doc_matches,
     exact_match,
     expected_calibration_error,
+    failed,
     first_correct_rank,
     judge,
+    never_abstain_hit,
     normalize,
+    overlap_terciles,
     percentile,
     prf,
     reciprocal_rank,
     reliability,
     squad_normalize,
+    term_overlap,
     token_f1,
+    top_sentence,
 )
 
 
@@ -158,6 +166,7 @@ def test_judge_reads_the_api_response() -> None:
     resp = _response("Rogozin said no.", "Rogozin", 0.9, [("b.txt", "x"), ("a.txt", "Rogozin")])
     j = judge(
         qid="q1",
+        question="Who is Russia's envoy?",
         golds=["Dmitry Rogozin", "Rogozin"],
         gold_docs=["a.txt"],
         response=resp,
@@ -174,7 +183,7 @@ def test_judge_reads_the_api_response() -> None:
 def test_judge_abstention_scores_nothing() -> None:
     resp = _response(None, None, 0.2, [("a.txt", "Rogozin")])
     j = judge(
-        qid="q", golds=["Rogozin"], gold_docs=["a.txt"], response=resp,
+        qid="q", question="Who?", golds=["Rogozin"], gold_docs=["a.txt"], response=resp,
         citations_valid=0, latency_ms=1.0,
     )  # fmt: skip
     assert j.abstained and not j.answered and not j.answer_hit
@@ -266,9 +275,189 @@ def test_reliability_bins_only_answered_questions_and_counts_hits() -> None:
 
 
 def test_errors_count_as_misses_and_leave_latency_alone() -> None:
-    from qa.evaluation import failed
-
     f = aggregate([*RUN, failed("e1", True, "HTTP 500", 99999.0)], wall_s=1.0)
     assert f["counts"]["errors"] == 1
     assert f["answer"]["hit"] == pytest.approx(2 / 5)
     assert f["latency"]["client_ms"]["p99"] < 99999.0
+
+
+def test_term_overlap_is_the_share_of_question_terms_in_the_sentence() -> None:
+    sentence = "Dmitry Rogozin, Russia's envoy to the alliance, said."
+    # Terms are stemmed and stopword-free: {russia, envoy, nato}; "NATO" is not in the sentence.
+    assert term_overlap("Who is Russia's envoy to NATO?", sentence) == pytest.approx(2 / 3)
+    assert term_overlap("Which envoys are Russians?", sentence) == 1.0  # stems meet
+    assert term_overlap("Who speaks for Moscow?", sentence) == 0.0
+    assert term_overlap("Who is it?", sentence) is None  # stopwords only: nothing to share
+
+
+def _o(qid: str, overlap: float | None, hit: bool, abstained: bool, rank: int | None) -> Judgement:
+    return Judgement(
+        id=qid, answerable=True, abstained=abstained, answer_hit=hit, rank=rank,
+        exact_match=0.0, f1=0.0, confidence=0.5, citations=1, citations_valid=1,
+        latency_ms=1.0, server_ms=None, overlap=overlap,
+    )  # fmt: skip
+
+
+OVERLAP_RUN = [
+    _o("q1", 0.9, True, False, 1),
+    _o("q2", 0.1, False, True, None),
+    _o("q3", 0.5, True, False, 2),
+    _o("q4", 0.0, False, True, 7),
+    _o("q5", 0.5, False, False, 4),
+    _o("q6", 0.7, True, False, 1),
+    _o("q7", 1.0, True, False, 1),
+    _o("q8", None, False, False, None),  # no gold sentence found: left out
+    _j("u1", False, True, False, None, 0.2),  # unanswerable: left out
+]
+
+
+def test_overlap_terciles_split_by_rank_with_the_largest_third_last() -> None:
+    low, middle, high = overlap_terciles(OVERLAP_RUN)
+    assert [t["tercile"] for t in (low, middle, high)] == ["low", "middle", "high"]
+    # Ranked q4 0.0, q2 0.1 | q3 0.5, q5 0.5 | q6 0.7, q1 0.9, q7 1.0: 7 questions as 2, 2, 3.
+    assert low == {
+        "tercile": "low", "count": 2, "overlap_min": 0.0, "overlap_max": 0.1,
+        "answer_hit": 0.0, "false_abstain_rate": 1.0, "hit@5": 0.0,
+        "top_sentence_hit": None, "never_abstain_hit": None,  # no baselines recorded
+    }  # fmt: skip
+    assert (middle["count"], middle["overlap_min"], middle["overlap_max"]) == (2, 0.5, 0.5)
+    assert (middle["answer_hit"], middle["false_abstain_rate"], middle["hit@5"]) == (0.5, 0.0, 1.0)
+    assert (high["count"], high["overlap_min"], high["overlap_max"]) == (3, 0.7, 1.0)
+    assert (high["answer_hit"], high["false_abstain_rate"], high["hit@5"]) == (1.0, 0.0, 1.0)
+
+
+def test_overlap_terciles_need_three_questions_and_a_measured_hit_at_5() -> None:
+    assert overlap_terciles(OVERLAP_RUN[:2]) == []
+    assert overlap_terciles(RUN) == []  # no overlaps recorded (an older run)
+    assert [t["count"] for t in overlap_terciles(OVERLAP_RUN[:3])] == [1, 1, 1]
+    assert all(t["hit@5"] is None for t in overlap_terciles(OVERLAP_RUN, depth=3))
+    assert aggregate(OVERLAP_RUN)["overlap_terciles"] == overlap_terciles(OVERLAP_RUN)
+
+
+def test_overlap_round_trips_and_defaults_to_none_for_older_records() -> None:
+    j = OVERLAP_RUN[0]
+    assert Judgement.from_dict(j.to_dict()) == j
+    old = {k: v for k, v in j.to_dict().items() if k != "overlap"}
+    assert Judgement.from_dict(old).overlap is None
+
+
+PASSAGE = "Russia's envoy to NATO spoke at length. Later, Dmitry Rogozin left. NATO agreed."
+
+
+def _ask(passage_texts: list[str], **fields: object) -> dict:
+    """An ``/api/ask`` response with these passage texts, abstaining unless ``answer`` is given."""
+    answer = fields.pop("answer", None)
+    return {**_response(answer, None, 0.5, [("a.txt", t) for t in passage_texts]), **fields}
+
+
+def _judge(
+    response: dict, golds: list[str], question: str = "Who is Russia's envoy to NATO?"
+) -> Judgement:
+    return judge(
+        qid="q", question=question, golds=golds, gold_docs=[], response=response,
+        citations_valid=0, latency_ms=1.0,
+    )  # fmt: skip
+
+
+def test_top_sentence_takes_the_top_passage_s_sentence_with_most_question_terms() -> None:
+    # {russia, envoy, nato}: the first sentence has all three, the last only "nato".
+    resp = _ask([PASSAGE, "Dmitry Rogozin is Russia's envoy to NATO."])
+    assert top_sentence("Who is Russia's envoy to NATO?", resp) == (
+        "Russia's envoy to NATO spoke at length."
+    )  # the second passage's better sentence is not looked at
+    assert top_sentence("Did Rogozin leave?", resp) == "Later, Dmitry Rogozin left."
+    # Ties go to the earlier sentence: "NATO" alone is in the first and the last.
+    assert top_sentence("When did NATO vote?", resp) == "Russia's envoy to NATO spoke at length."
+    assert top_sentence("Who is it?", resp) == "Russia's envoy to NATO spoke at length."
+    assert top_sentence("Who?", _ask([])) is None
+    assert top_sentence("Who?", {}) is None
+
+
+def test_top_sentence_baseline_hits_only_when_its_sentence_holds_a_gold() -> None:
+    # The passage holds the answer, but not in the sentence sharing most of the question.
+    assert _judge(_ask([PASSAGE]), ["Rogozin"]).baseline_top_sentence_hit is False
+    assert _judge(_ask([PASSAGE]), ["Rogozin"], "Did Rogozin leave?").baseline_top_sentence_hit
+    assert _judge(_ask([PASSAGE]), []).baseline_top_sentence_hit is False  # never abstains
+    assert _judge(_ask([]), ["Rogozin"]).baseline_top_sentence_hit is False
+
+
+def test_never_abstain_baseline_reads_the_answer_or_else_closest() -> None:
+    said = "Dmitry Rogozin, the envoy, said."
+
+    def never(golds: tuple[str, ...] = ("Rogozin",), **fields: object) -> bool | None:
+        return _judge(_ask([PASSAGE], **fields), list(golds)).baseline_never_abstain_hit
+
+    # Answered: the answer is what it quoted, whatever "closest" holds.
+    answered = _judge(_ask([PASSAGE], answer=said, closest=None), ["Rogozin"])
+    assert answered.answer_hit and answered.baseline_never_abstain_hit is True
+    abstained = _judge(_ask([PASSAGE], closest=said), ["Rogozin"])
+    assert not abstained.answer_hit and abstained.baseline_never_abstain_hit is True
+    assert never(closest="NATO agreed.") is False
+    assert never(closest=None) is False  # no candidate at all
+    assert never() is None  # an older server: no "closest" key, so unknown
+    assert never((), closest=said) is False  # unanswerable: never abstaining is wrong
+    assert never_abstain_hit(False, said, {}, ["Rogozin"]) is True  # no key needed when answered
+
+
+def _b(j: Judgement, top: bool | None, never: bool | None) -> Judgement:
+    return replace(j, baseline_top_sentence_hit=top, baseline_never_abstain_hit=never)
+
+
+# RUN with baselines: the top sentence hits a1, a2; never abstaining, a3 quotes the answer.
+BASELINE_RUN = [
+    _b(RUN[0], True, True),
+    _b(RUN[1], True, False),
+    _b(RUN[2], False, True),  # a3: a false abstention whose closest quote holds the answer
+    _b(RUN[3], False, True),
+    _b(RUN[4], False, False),  # u1: abstained, closest said (no gold to hold)
+    _b(RUN[5], False, False),
+]
+
+
+def test_baselines_beside_the_product_figures() -> None:
+    f = aggregate(BASELINE_RUN)
+    assert f["answer"]["hit"] == 0.5
+    assert f["baselines"] == {
+        "top_sentence_answer_hit": 0.5,
+        "never_abstain_answer_hit": 0.75,  # a1, a4 answered right; a3 would have
+        "never_abstain_unknown": 0,
+        "abstain_rate": 0.0,
+        "false_abstain_rate": 0.0,
+    }
+    assert Judgement.from_dict(BASELINE_RUN[2].to_dict()) == BASELINE_RUN[2]
+
+
+def test_never_abstain_is_a_lower_bound_then_n_a_as_closest_goes_missing() -> None:
+    some = [*BASELINE_RUN[:2], _b(RUN[2], False, None), *BASELINE_RUN[3:]]
+    b = baselines(some)
+    assert b["never_abstain_answer_hit"] == 0.5 and b["never_abstain_unknown"] == 1
+    # No abstention (answerable or not) said what came closest: not a figure at all.
+    none = [*some[:4], _b(RUN[4], False, None), some[5]]
+    assert baselines(none)["never_abstain_answer_hit"] is None
+    # Without any abstention the gate never acted: never-abstain is the product itself.
+    answered = [j for j in none if not j.abstained]
+    assert baselines(answered)["never_abstain_answer_hit"] == aggregate(answered)["answer"]["hit"]
+
+
+def test_baselines_of_older_records_and_failures() -> None:
+    old = baselines(RUN)  # records from before the baselines: nothing measured
+    assert old["top_sentence_answer_hit"] is None and old["never_abstain_answer_hit"] is None
+    b = baselines([*BASELINE_RUN, failed("e1", True, "HTTP 500", 1.0)])
+    assert b["top_sentence_answer_hit"] == pytest.approx(2 / 5)  # a failure misses for all
+    assert b["never_abstain_answer_hit"] == pytest.approx(3 / 5)
+    only_answerable = baselines(BASELINE_RUN[:4])
+    assert only_answerable["abstain_rate"] is None and only_answerable["false_abstain_rate"] == 0.0
+
+
+def test_overlap_terciles_carry_the_baselines() -> None:
+    # Low third q4, q2 (both falsely abstained): the top sentence hits q4, closest holds q2's.
+    marked = {"q4": (True, False), "q2": (False, True)}
+    run = [_b(j, *marked.get(j.id, (j.answer_hit, j.answer_hit))) for j in OVERLAP_RUN]
+    low, middle, _ = overlap_terciles(run)
+    assert (low["top_sentence_hit"], low["never_abstain_hit"]) == (0.5, 0.5)
+    assert (middle["top_sentence_hit"], middle["never_abstain_hit"]) == (0.5, 0.5)
+    # A run whose abstentions never said what came closest shows no never-abstain figure in any
+    # third, not even in those without an abstention.
+    older = [_b(j, j.answer_hit, None if j.abstained else j.answer_hit) for j in OVERLAP_RUN]
+    assert all(t["never_abstain_hit"] is None for t in overlap_terciles(older))
+    assert aggregate(older)["baselines"]["never_abstain_answer_hit"] is None

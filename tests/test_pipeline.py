@@ -6,7 +6,7 @@ import pytest
 
 from qa.config import Settings
 from qa.errors import DocumentNotFound, InvalidRequest
-from qa.pipeline import ANSWER_DEPTH, QAPipeline, build_settings
+from qa.pipeline import ANSWER_DEPTH, QAPipeline, build_index, build_settings
 
 
 @pytest.mark.parametrize(
@@ -17,6 +17,23 @@ from qa.pipeline import ANSWER_DEPTH, QAPipeline, build_settings
 def test_ask_rejects_empty_or_non_text_questions(fixture_pipeline: QAPipeline, question) -> None:
     with pytest.raises(InvalidRequest):
         fixture_pipeline.ask(question)
+
+
+@pytest.mark.parametrize("question", ["???", "!!!", "...", "🙂🙂", "¿¡", "— … «»", "#$%^&*()"])
+def test_ask_and_search_reject_questions_without_words(
+    fixture_pipeline: QAPipeline, question: str
+) -> None:
+    with pytest.raises(InvalidRequest, match="'question' has no words"):
+        fixture_pipeline.ask(question)
+    with pytest.raises(InvalidRequest, match="'query' has no words"):
+        fixture_pipeline.search(question)
+
+
+@pytest.mark.parametrize("question", ["2010?", "NATO?!", "Что?", "為什麼？"])
+def test_a_single_word_or_number_in_any_script_is_a_question(
+    fixture_pipeline: QAPipeline, question: str
+) -> None:
+    fixture_pipeline.ask(question)  # no InvalidRequest
 
 
 def test_ask_rejects_over_long_questions(fixture_pipeline: QAPipeline) -> None:
@@ -70,9 +87,10 @@ def test_search_returns_ranked_hits(seed_pipeline: QAPipeline) -> None:
 def test_answer_to_dict_shape(fixture_pipeline: QAPipeline) -> None:
     data = fixture_pipeline.ask("Who decoded the waggle dance?", top_k=2).to_dict()
     assert set(data) == {
-        "question", "answerable", "answer", "short_answer", "confidence", "citations",
-        "passages", "timings_ms",
+        "question", "answerable", "answer", "short_answer", "confidence", "message", "closest",
+        "citations", "passages", "timings_ms",
     }  # fmt: skip
+    assert data["message"] is None
     assert data["answerable"] is True and data["short_answer"] == "Karl von Frisch"
     assert set(data["citations"][0]) == {"n", "doc_id", "title", "start", "end", "quote"}
     assert data["citations"][0]["doc_id"] == "nested/bees.md"
@@ -115,3 +133,35 @@ def test_pipeline_is_read_only_across_questions(fixture_pipeline: QAPipeline) ->
         again.text, again.short_answer, again.citations,
     )  # fmt: skip
     assert first.confidence == pytest.approx(again.confidence)
+
+
+def test_answers_read_without_markdown_syntax_and_quotes_stay_raw(tmp_path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "tart.md").write_text(
+        "# Apple tart\n\n## Baking\n\n"
+        "- Bake the **apple tart** at 180 degrees for `25 minutes`.\n"
+        "- Serve it warm with [vanilla ice cream](https://example.com/ice_cream).\n",
+        encoding="utf-8",
+    )
+    (corpus / "lighthouse.txt").write_text(
+        "The Bell Rock lighthouse was built by **Robert Stevenson** between 1807 and 1810.\n",
+        encoding="utf-8",
+    )
+    settings = Settings(corpus=corpus, index_dir=tmp_path / "index")
+    build_index(settings, progress=False)
+    pipeline = QAPipeline.load(settings)
+
+    tart = pipeline.ask("How long should the apple tart bake?")
+    assert tart.answerable and tart.short_answer == "25 minutes"
+    assert tart.text is not None and tart.text.startswith(
+        "Bake the apple tart at 180 degrees for 25 minutes."
+    )
+    assert "**" not in tart.text and "`" not in tart.text and "- " not in tart.text
+    assert "**apple tart**" in tart.citations[0].quote  # the quote is the raw text, exactly
+
+    lighthouse = pipeline.ask("Who built the Bell Rock lighthouse?")
+    assert lighthouse.answerable and lighthouse.short_answer == "Robert Stevenson"
+    assert lighthouse.text == (
+        "The Bell Rock lighthouse was built by Robert Stevenson between 1807 and 1810."
+    )  # a .txt file's markdown is dropped from the answer too

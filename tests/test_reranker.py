@@ -9,8 +9,8 @@ import pytest
 
 from qa.answer import Reader
 from qa.errors import DependencyMissing
-from qa.reader_model import DEFAULT_RERANK, HAND_SET, ReaderModel
-from qa.reranker import PACKAGED, CrossEncoder, load_cross_encoder
+from qa.reader_model import DEFAULT_RERANK, HAND_SET, Gate, ReaderModel
+from qa.reranker import PACKAGED, AnswerSpan, CrossEncoder, best_span, load_cross_encoder
 from qa.schema import Chunk, Hit, Sentence
 
 
@@ -74,12 +74,24 @@ class KeywordScorer:
         self.word = word
         self.calls: list[list[str]] = []
 
-    def score(self, question: str, passages: Sequence[str]) -> np.ndarray:
+    def read(
+        self, question: str, passages: Sequence[str], from_chars: Sequence[int] | None = None
+    ) -> tuple[np.ndarray, list[AnswerSpan | None]]:
+        """A logit per passage, and the keyword itself as the answer span where it occurs."""
         self.calls.append(list(passages))
-        return np.array([float(self.word in p) for p in passages], dtype=np.float32)
+        scores = np.array([float(self.word in p) for p in passages], dtype=np.float32)
+        spans = [
+            AnswerSpan(p.index(self.word), p.index(self.word) + len(self.word), 1.0)
+            if self.word in p
+            else None
+            for p in passages
+        ]
+        return scores, spans
 
 
-def _reader(texts: list[str], scorer, depth: int) -> tuple[Reader, list[Hit]]:
+def _reader(
+    texts: list[str], scorer, depth: int, gate: Gate | None = None
+) -> tuple[Reader, list[Hit]]:
     raw, sentences, pos = "", [], 0
     for i, text in enumerate(texts):
         raw += text + " "
@@ -91,6 +103,7 @@ def _reader(texts: list[str], scorer, depth: int) -> tuple[Reader, list[Hit]]:
         confidence_weights={},
         confidence_bias=5.0,  # always confident: these tests are about which sentence wins
         rerank={"depth": depth, "cross": 1.0, "linear": 0.0},
+        gate=gate,
     )
     reader = Reader(sentences, vectors, {"doc": ("Doc", raw)}, model=model, cross_encoder=scorer)
     chunk = Chunk(0, "doc", raw, 0, len(raw), 50, 0, len(texts) - 1)
@@ -121,6 +134,35 @@ def test_sentences_below_the_depth_cannot_win() -> None:
     reader, hits = _reader(texts, KeywordScorer("sandbags"), depth=2)
     reading = reader.read("Why do rivers flood in spring?", np.zeros(4, np.float32), hits)
     assert reading.text != texts[2]
+
+
+def test_with_a_gate_what_the_cross_encoder_read_decides_whether_to_answer() -> None:
+    texts = [
+        "Rivers flood in spring when the snow melts.",
+        "The spring flood of rivers reached the town hall.",
+    ]
+    gate = Gate({"cross": 10.0}, -5.0, threshold=0.5)  # answer only what it reads as right
+    question = "Why do rivers flood in spring?"
+    reader, hits = _reader(texts, KeywordScorer("town hall"), depth=2, gate=gate)
+    reading = reader.read(question, np.zeros(4, np.float32), hits)
+    assert reading.answerable and reading.confidence > 0.99
+    assert reading.short_answer == "town hall"  # the span head's pick, in the quoted sentence
+    # Same words, but the cross-encoder finds nothing: the (always confident) linear model
+    # does not overrule it.
+    reader, hits = _reader(texts, KeywordScorer("sandbags"), depth=2, gate=gate)
+    reading = reader.read(question, np.zeros(4, np.float32), hits)
+    assert not reading.answerable and reading.confidence < 0.01
+    assert reader.threshold == 0.5
+
+
+def test_gate_round_trips_through_the_model_file(tmp_path) -> None:
+    model = ReaderModel({"cover": 1.0}, {}, 0.0, gate=Gate({"cross": 1.5, "dense": 2.0}, -1.0, 0.4))
+    model.save(tmp_path / "m.json")
+    assert ReaderModel.load(tmp_path / "m.json").gate == model.gate
+    data = model.to_dict()
+    data["gate"]["weights"]["bogus"] = 1.0
+    with pytest.raises(ValueError, match="bogus"):
+        ReaderModel.from_dict(data)
 
 
 # --- training helpers ---------------------------------------------------------------------------
@@ -177,3 +219,90 @@ def test_concurrent_scoring_gives_the_same_scores(cross_encoder: CrossEncoder) -
         results = list(pool.map(lambda _: cross_encoder.score(question, passages), range(16)))
     for scores in results:
         np.testing.assert_allclose(scores, alone, atol=1e-4)
+
+
+# --- the span head and training from a SQuAD file -------------------------------------------------
+
+
+def test_best_span_keeps_start_before_end_and_skips_the_heading() -> None:
+    offsets = [(0, 0), (0, 3), (4, 9), (10, 14), (15, 20), (0, 0)]
+    in_passage = [False, True, True, True, True, False]
+    start = np.array([0.0, 9.0, 1.0, 5.0, 0.0, 0.0])
+    end = np.array([0.0, 9.0, 0.0, 0.0, 4.0, 0.0])
+    span = best_span(start, end, offsets, in_passage, from_char=4)  # token 1 is the heading
+    assert (span.start, span.end) == (10, 20) and span.score == 9.0
+    assert best_span(start, end, offsets, in_passage, from_char=99) is None
+
+
+def test_answer_tokens_cover_the_answer_or_say_it_was_cut() -> None:
+    from qa.reranker_training import answer_tokens
+
+    offsets = [(0, 0), (0, 3), (4, 9), (10, 14), (0, 0)]
+    passage = [False, True, True, True, False]
+    assert answer_tokens(offsets, passage, (4, 14)) == (2, 3)
+    assert answer_tokens(offsets, passage, (5, 7)) == (2, 2)  # inside one token
+    assert answer_tokens(offsets, passage, (10, 30)) is None  # runs past the truncated end
+
+
+def test_group_loss_adds_a_pointwise_term_that_pins_the_level() -> None:
+    import torch
+
+    from qa.reranker_training import group_loss
+
+    # The same order at two levels: the softmax cannot tell them apart, the pointwise term can.
+    low = torch.tensor([-1.0, -5.0, -5.0])
+    high = torch.tensor([5.0, 1.0, 1.0])
+    assert (
+        abs(float(group_loss(torch, low, [3], 0.0)) - float(group_loss(torch, high, [3], 0.0)))
+        < 1e-6
+    )
+    assert float(group_loss(torch, high, [3], 1.0)) != float(group_loss(torch, low, [3], 1.0))
+    calibrated = torch.tensor([4.0, -4.0, -4.0])
+    assert float(group_loss(torch, calibrated, [3], 1.0)) < float(group_loss(torch, high, [3], 1.0))
+
+
+def test_squad_groups_put_the_answer_sentence_first_with_its_answer_offsets(tmp_path) -> None:
+    import json
+
+    from qa.squad_groups import squad_groups
+
+    context = (
+        "The bridge crosses the bay. It opened in 1937 after four years. "
+        "Its towers are painted orange."
+    )
+    other = "The bay is cold. Fog covers the bridge in summer."
+    squad = {
+        "data": [
+            {
+                "title": "Golden_Gate",
+                "paragraphs": [
+                    {
+                        "context": context,
+                        "qas": [
+                            {
+                                "id": "q1",
+                                "question": "When did the bridge open?",
+                                "answers": [
+                                    {"text": "1937", "answer_start": context.index("1937")}
+                                ],
+                            }
+                        ],
+                    },
+                    {"context": other, "qas": []},
+                ],
+            }
+        ]
+    }
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(squad), encoding="utf-8")
+    (group,) = squad_groups(path)
+    assert group.question == "When did the bridge open?"
+    assert group.positives == ("Golden Gate. It opened in 1937 after four years.",)
+    start, end = group.answer
+    assert group.positives[0][start:end] == "1937"
+    # Its own paragraph's other sentences come first, then the rest of the article.
+    assert set(group.negatives[:2]) == {
+        "Golden Gate. The bridge crosses the bay.",
+        "Golden Gate. Its towers are painted orange.",
+    }
+    assert group.negatives[2] == "Golden Gate. Fog covers the bridge in summer."

@@ -112,10 +112,15 @@ function renderAnswer(data) {
     }
   } else {
     $("abstain-confidence").textContent = `(confidence ${data.confidence.toFixed(2)})`;
+    // A reason other than the documents (a question not in English) replaces "not found".
+    $("abstain-message").textContent = data.message || "";
+    $("abstain-message").hidden = !data.message;
+    $("abstain-not-found").hidden = Boolean(data.message);
   }
   renderPassages(data.passages || []);
   // An abstention is only useful with the passages in view.
   $("passages-details").open = !answered;
+  $("passages-details").hidden = !(data.passages || []).length;
   $("result").hidden = false;
 }
 

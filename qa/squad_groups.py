@@ -1,0 +1,102 @@
+"""Cross-encoder training groups made straight from a SQuAD training file, with no index.
+
+The reader rereads sentences, so each question becomes a group of sentences headed by the
+article's title (``qa.text.titled``, as the reader shows them to the cross-encoder): the one that
+holds the gold answer's start, then negatives hardest first. The hardest are the other sentences
+of the same paragraph (same subject, same words: only reading the question tells them apart),
+then the sentences of the article's other paragraphs that share the most of the question's
+weighted terms, the way a lexical ranking would surface them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.reranker_training import Group
+from qa.text import content_terms, split_sentences, titled
+
+# Negatives kept per group: same paragraph first, then the article's best lexical matches.
+SAME_PARAGRAPH = 4
+SAME_ARTICLE = 4
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    paragraph: int
+    start: int
+    end: int
+    text: str
+    terms: frozenset[str]
+
+
+def squad_groups(path: Path, seed: int = 0, limit: int | None = None) -> list[Group]:
+    """One group per answerable question of the SQuAD file at ``path`` (at most ``limit``,
+    sampled with ``seed``); questions whose answer start falls outside every sentence are left out.
+    """
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    groups = [g for article in data["data"] for g in _article_groups(article)]
+    if limit is not None and limit < len(groups):
+        groups = random.Random(seed).sample(groups, limit)
+    return groups
+
+
+def _article_groups(article: dict) -> Iterator[Group]:
+    title = str(article.get("title", "")).replace("_", " ")
+    sentences = [
+        _Sentence(p, start, end, context[start:end], frozenset(content_terms(context[start:end])))
+        for p, paragraph in enumerate(article["paragraphs"])
+        for context in [paragraph["context"]]
+        for start, end in split_sentences(context)
+    ]
+    df: dict[str, int] = {}
+    for s in sentences:
+        for term in s.terms:
+            df[term] = df.get(term, 0) + 1
+    idf = {t: math.log(1 + len(sentences) / c) for t, c in df.items()}
+    for p, paragraph in enumerate(article["paragraphs"]):
+        for qa in paragraph["qas"]:
+            if qa.get("is_impossible") or not qa.get("answers"):
+                continue
+            group = _group(title, paragraph["context"], qa, p, sentences, idf)
+            if group is not None:
+                yield group
+
+
+def _group(
+    title: str,
+    context: str,
+    qa: dict,
+    paragraph: int,
+    sentences: Sequence[_Sentence],
+    idf: dict[str, float],
+) -> Group | None:
+    answer = qa["answers"][0]
+    start = int(answer["answer_start"])
+    end = start + len(answer["text"])
+    own = [s for s in sentences if s.paragraph == paragraph]
+    positives = [s for s in own if s.start < end and start < s.end]
+    if not positives:
+        return None
+    q_terms = frozenset(content_terms(qa["question"]))
+
+    def overlap(s: _Sentence) -> float:
+        return sum(idf.get(t, 0.0) for t in q_terms & s.terms)
+
+    same = sorted((s for s in own if s not in positives), key=overlap, reverse=True)
+    others = sorted((s for s in sentences if s.paragraph != paragraph), key=overlap, reverse=True)
+    negatives = [*same[:SAME_PARAGRAPH], *others[:SAME_ARTICLE]]
+    # An answer that runs over a sentence break: the sentences it spans, read as one.
+    positive = context[positives[0].start : positives[-1].end]
+    headed = titled(title, positive)
+    shift = len(headed) - len(positive) - positives[0].start
+    return Group(
+        qa["question"],
+        (headed,),
+        tuple(titled(title, s.text) for s in negatives),
+        answer=(start + shift, end + shift),
+    )
