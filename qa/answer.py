@@ -235,6 +235,7 @@ class Reader:
                     "cross": logit,
                     "cross_margin": lead,
                     "linear": e.score,
+                    "agree": float(e is top[0]),
                 },
             )
             for e, logit, lead in zip(top, logits, leads, strict=True)

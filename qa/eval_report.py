@@ -36,6 +36,7 @@ HEADLINE: tuple[tuple[str, str, str], ...] = (
     ("latency.throughput_qps", "throughput", "q/s"),
 )
 CHARTS = ("hit_at_k.png", "reliability.png", "latency.png")
+ABSTENTION_CHART = "abstention_pr.png"  # only when the set has unanswerable questions
 OVERLAP_NOTE = (
     "Answerable questions in thirds by the share of their content terms (stemmed, no stopwords) "
     "found in the gold document's first sentence holding a gold answer."
@@ -266,12 +267,28 @@ def render_markdown(report: dict[str, Any], records: Sequence[dict], max_misses:
     if report.get("deltas"):
         lines += ["", f"## Against baseline `{report.get('baseline')}`", ""]
         lines += _table(("figure", "baseline", "now", "delta"), delta_rows(report["deltas"]))
+    lines += _operating_point(report["figures"]["abstention"])
     lines += ["", "## Charts", ""] + [f"![{name}]({name})" for name in report.get("charts", [])]
     wrong = misses(records)
     lines += ["", f"## Worst misses ({len(wrong)} in all, first {min(len(wrong), max_misses)})", ""]
     rows = [(m["id"], m["miss"], *describe_miss(m)) for m in wrong[:max_misses]]
     lines += _table(("id", "kind", "question", "gold", "we said"), rows)
     return "\n".join(lines) + "\n"
+
+
+def _operating_point(abstention: dict[str, Any]) -> list[str]:
+    """The threshold of confidence whose abstentions score the best F1, beside never answering."""
+    curve = [p for p in abstention.get("curve") or [] if p["f1"] is not None]
+    if not curve:
+        return []
+    best = max(curve, key=lambda p: p["f1"])
+    return [
+        "",
+        f"Best abstention F1 over thresholds: {fmt(best['f1'], '%')} when abstaining below "
+        f"confidence {best['threshold']:.3f} (precision {fmt(best['precision'], '%')}, recall "
+        f"{fmt(best['recall'], '%')}); never answering: "
+        f"{fmt(abstention['baseline_never_answer_f1'], '%')}.",
+    ]
 
 
 def _split_line(split: str | None) -> list[str]:
@@ -341,7 +358,18 @@ def write_charts(out_dir: Path, figures: dict[str, Any], records: Sequence[dict]
     if latencies:
         ax.legend(fontsize=8)
     save(fig, CHARTS[2])
-    return list(CHARTS)
+    curve = figures["abstention"].get("curve")
+    if not curve:
+        return list(CHARTS)
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.add_subplot()
+    ax.plot([p["recall"] for p in curve], [p["precision"] for p in curve], marker=".")
+    never = figures["abstention"]["baseline_never_answer_f1"]
+    ax.set(xlabel="abstention recall", ylabel="abstention precision", xlim=(0, 1), ylim=(0, 1.05))
+    ax.set_title(f"Abstaining below each confidence (never answer: F1 {never:.2f})")
+    ax.grid(alpha=0.3)
+    save(fig, ABSTENTION_CHART)
+    return [*CHARTS, ABSTENTION_CHART]
 
 
 def write_report(out_dir: Path, report: dict[str, Any], records: Sequence[dict]) -> None:

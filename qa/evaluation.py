@@ -386,6 +386,24 @@ def _latency(values: Sequence[float]) -> dict[str, float | None]:
     }
 
 
+def abstention_curve(
+    answerable: Sequence[Judgement], unanswerable: Sequence[Judgement], steps: int = 40
+) -> list[dict[str, float | None]] | None:
+    """Abstention precision, recall and F1 had the service abstained below each threshold of
+    confidence (0 to 1 in ``steps``): the operating points the answer gate could have had.
+    None without both kinds of question.
+    """
+    if not answerable or not unanswerable:
+        return None
+    points = []
+    for i in range(steps + 1):
+        t = i / steps
+        tp = sum(j.confidence < t for j in unanswerable)
+        fp = sum(j.confidence < t for j in answerable)
+        points.append({"threshold": t, **prf(tp, fp, len(unanswerable) - tp)})
+    return points
+
+
 def aggregate(
     judgements: Sequence[Judgement],
     *,
@@ -443,6 +461,7 @@ def aggregate(
             **abstention,
             "baseline_always_answer_f1": 0.0 if unanswerable else None,
             "baseline_never_answer_f1": never["f1"],
+            "curve": abstention_curve(answerable, unanswerable),
         },
         "baselines": baselines(judgements),
         "citations": {

@@ -85,6 +85,29 @@ def non_english_language(question: str) -> str | None:
     return _latin_language(words, english)
 
 
+# Words that open a question asked without a question mark ("is it true that ...").
+_QUESTION_OPENERS = _ENGLISH_OPENERS | frozenset(
+    "is are was were do does did can could will would should has have had name list tell give "
+    "explain describe define".split()
+)
+SEARCH_TERMS_MESSAGE = (
+    "This looks like a search term rather than a question; the passages below mention it. "
+    "Ask a full question for a quoted answer."
+)
+
+
+def looks_like_search_terms(question: str) -> bool:
+    """One or two words, no question mark, no question word: "Rogozin", "missile defence".
+
+    The reader answers questions; handed a bare name it would quote any sentence that mentions
+    it, with the confidence of an exact match.
+    """
+    words = _WORD.findall(question)
+    if "?" in question or len(words) > 2 or not words:
+        return False
+    return words[0].lower() not in _QUESTION_OPENERS
+
+
 def unsupported_message(language: str) -> str:
     """What the service says to a question in ``language``."""
     return f"Only English questions are supported; this question looks like {language}."

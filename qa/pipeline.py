@@ -19,7 +19,12 @@ from qa.embedding import Embedder, MiniLMEmbedder, set_torch_threads
 from qa.errors import DocumentNotFound, IndexMismatch, IndexUnavailable, InvalidRequest
 from qa.index import SENTENCE_FILE, ChunkIndex
 from qa.ingest import corpus_fingerprint, load_corpus
-from qa.language import non_english_language, unsupported_message
+from qa.language import (
+    SEARCH_TERMS_MESSAGE,
+    looks_like_search_terms,
+    non_english_language,
+    unsupported_message,
+)
 from qa.lexical import SENTENCE_BM25_DIR, LexicalIndex
 from qa.reader_model import ReaderModel
 from qa.reranker import load_cross_encoder
@@ -168,8 +173,10 @@ def _current_manifest(
     return manifest if same else None
 
 
-def _not_read(question: str, message: str, started: float) -> Answer:
-    """An abstention for a question the models cannot read: no retrieval, no reader."""
+def _not_read(question: str, message: str, started: float, hits: tuple[Hit, ...] = ()) -> Answer:
+    """An abstention for a question the reader does not read, saying why; ``hits`` when
+    retrieval has something to show (search terms), none for a language it cannot read.
+    """
     total = (time.perf_counter() - started) * 1000
     return Answer(
         question=question,
@@ -178,8 +185,8 @@ def _not_read(question: str, message: str, started: float) -> Answer:
         short_answer=None,
         confidence=0.0,
         citations=(),
-        hits=(),
-        timings_ms={"retrieve": 0.0, "answer": 0.0, "total": total},
+        hits=hits,
+        timings_ms={"retrieve": total if hits else 0.0, "answer": 0.0, "total": total},
         message=message,
     )
 
@@ -249,6 +256,8 @@ class QAPipeline:
         vector = self._embedder.encode([question])[0]
         hits = self._retriever.search(question, vector, max(k, ANSWER_DEPTH))
         retrieved = time.perf_counter()
+        if looks_like_search_terms(question):
+            return _not_read(question, SEARCH_TERMS_MESSAGE, started, tuple(hits[:k]))
         reading = self._reader.read(question, vector, hits[:ANSWER_DEPTH])
         done = time.perf_counter()
         return Answer(
@@ -278,11 +287,19 @@ class QAPipeline:
             for e in self._reader.candidates(question, vector, hits)
         ]
 
-    def gate_candidate(self, question: str) -> tuple[dict[str, float], str] | None:
-        """The answer gate's features for the sentence the reader would quote, and that text."""
+    def gate_candidate(
+        self, question: str, without: frozenset[str] = frozenset()
+    ) -> tuple[dict[str, float], str] | None:
+        """The answer gate's features for the sentence the reader would quote, and that text;
+        passages of the documents in ``without`` are left out (a question whose answer is not
+        there: unanswerable, yet about what the collection holds).
+        """
         question = self._check_question(question)
         vector = self._embedder.encode([question])[0]
-        hits = self._retriever.search(question, vector, ANSWER_DEPTH)
+        hits = self._retriever.search(
+            question, vector, ANSWER_DEPTH + 5 if without else ANSWER_DEPTH
+        )
+        hits = [h for h in hits if h.chunk.doc_id not in without][:ANSWER_DEPTH]
         return self._reader.gate_candidate(question, vector, hits)
 
     def titled_sentence(self, sentence_id: int) -> str:

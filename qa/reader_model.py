@@ -36,6 +36,23 @@ GATE_FEATURES = (
     "cross",  # the cross-encoder's logit for the chosen sentence
     "cross_margin",  # ... less the best logit among the other sentences reread
     "linear",  # the chosen sentence's linear ranking score
+    "agree",  # 1 when the linear ranker's best is also the sentence chosen after the reread
+)
+# What the shipped gate weighs: meaning (embedding similarity, the cross-encoder's reading, the
+# answer type) and agreement between rankings, not shared words. SQuAD's questions, which it is
+# fitted on, were written beside their paragraph and share its words; a gate that learns to
+# trust overlap there abstains on questions people word their own way. The passage's rank is
+# left out too: the fit hides gold passages to make unanswerable questions, which shifts ranks.
+MEANING_FEATURES = (
+    "dense",
+    "dense_titled",
+    "strict_hit",
+    "strict_miss",
+    "soft_hit",
+    "passage",
+    "cross",
+    "cross_margin",
+    "agree",
 )
 DEFAULT_FILE = "reader_model.json"
 # As fitted for the shipped cross-encoder (scripts/train_reranker.py), for files that predate it.

@@ -19,7 +19,14 @@ from tqdm import tqdm
 from qa.evaluation import contains_answer
 from qa.pipeline import QAPipeline
 from qa.questions import Question
-from qa.reader_model import CONFIDENCE_FEATURES, FEATURES, GATE_FEATURES, HAND_SET, Gate
+from qa.reader_model import (
+    CONFIDENCE_FEATURES,
+    FEATURES,
+    GATE_FEATURES,
+    HAND_SET,
+    MEANING_FEATURES,
+    Gate,
+)
 
 
 @dataclass(frozen=True)
@@ -111,15 +118,20 @@ def ranking_accuracy(groups: Sequence[Candidates], ranker: dict[str, float]) -> 
 
 
 def gate_rows(
-    pipeline: QAPipeline, questions: Sequence[Question], progress: bool = True
+    pipeline: QAPipeline,
+    questions: Sequence[Question],
+    progress: bool = True,
+    without_gold: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each question, the gate's features of the sentence the reader would quote after the
     cross-encoder's reread, and whether the quoted text holds a gold answer (never, for an
-    unanswerable question).
+    unanswerable question). ``without_gold`` hides the question's gold documents from the
+    reader: the answer is then (almost always) not there, while the rest of its article is.
     """
     rows, labels = [], []
     for q in tqdm(questions, desc="gate features", disable=not progress, unit="q"):
-        candidate = pipeline.gate_candidate(q.question)
+        without = frozenset(q.docs) if without_gold else frozenset()
+        candidate = pipeline.gate_candidate(q.question, without)
         if candidate is None:
             continue
         features, text = candidate
@@ -128,10 +140,17 @@ def gate_rows(
     return np.array(rows), np.array(labels)
 
 
-def fit_gate(x: np.ndarray, y: np.ndarray, threshold: float = 0.5) -> Gate:
-    """A logistic answer gate over ``GATE_FEATURES``: its output is the probability that the
-    quoted text holds the answer.
+def fit_gate(
+    x: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray | None = None,
+    features: Sequence[str] = MEANING_FEATURES,
+    threshold: float = 0.5,
+) -> Gate:
+    """A logistic answer gate over ``features`` (columns of ``x`` are ``GATE_FEATURES``; rows
+    weighted by ``weights``): its output is the probability that the quoted text holds the answer.
     """
-    model = LogisticRegression(C=1.0, max_iter=5000).fit(x, y)
-    weights = {n: round(float(w), 4) for n, w in zip(GATE_FEATURES, model.coef_[0], strict=True)}
+    columns = [GATE_FEATURES.index(name) for name in features]
+    model = LogisticRegression(C=1.0, max_iter=5000).fit(x[:, columns], y, sample_weight=weights)
+    weights = {n: round(float(w), 4) for n, w in zip(features, model.coef_[0], strict=True)}
     return Gate(weights, round(float(model.intercept_[0]), 4), threshold)

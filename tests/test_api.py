@@ -187,6 +187,15 @@ def test_english_questions_with_foreign_names_carry_no_message(client, question)
     assert body["passages"]
 
 
+@pytest.mark.parametrize("terms", ["Rogozin", "missile defence"])
+def test_search_terms_get_passages_and_a_message_not_an_answer(client, terms):
+    body = client.post("/api/ask", json={"question": terms}).get_json()
+    check_schema(body, "AskResponse")
+    assert body["answerable"] is False and body["answer"] is None and body["confidence"] == 0
+    assert body["message"].startswith("This looks like a search term rather than a question")
+    assert body["passages"]
+
+
 def test_an_abstention_shows_what_came_closest_and_an_answer_does_not(client):
     abstained = client.post(
         "/api/ask", json={"question": "What is the boiling point of liquid nitrogen in kelvin?"}
@@ -194,7 +203,9 @@ def test_an_abstention_shows_what_came_closest_and_an_answer_does_not(client):
     check_schema(abstained, "AskResponse")
     assert abstained["answerable"] is False
     assert isinstance(abstained["closest"], str) and abstained["closest"]
-    answered = client.post("/api/ask", json={"question": "Who is Russia's envoy to NATO?"}).get_json()
+    answered = client.post(
+        "/api/ask", json={"question": "Who is Russia's envoy to NATO?"}
+    ).get_json()
     check_schema(answered, "AskResponse")
     assert answered["answerable"] is True and answered["closest"] is None
 

@@ -461,3 +461,18 @@ def test_overlap_terciles_carry_the_baselines() -> None:
     older = [_b(j, j.answer_hit, None if j.abstained else j.answer_hit) for j in OVERLAP_RUN]
     assert all(t["never_abstain_hit"] is None for t in overlap_terciles(older))
     assert aggregate(older)["baselines"]["never_abstain_answer_hit"] is None
+
+
+def test_abstention_curve_gives_each_thresholds_operating_point() -> None:
+    from qa.evaluation import abstention_curve
+
+    answerable = [j for j in RUN if j.answerable]  # confidences .95 .85 .10 .55
+    unanswerable = [j for j in RUN if not j.answerable]  # .20 .90
+    curve = abstention_curve(answerable, unanswerable, steps=4)
+    assert [p["threshold"] for p in curve] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    # Below 0.25: a3 (answerable) and u1 abstain.
+    assert curve[1]["precision"] == 0.5 and curve[1]["recall"] == 0.5
+    # Below 1.0: everything abstains, as never answering does.
+    assert curve[4]["recall"] == 1.0 and curve[4]["precision"] == 2 / 6
+    assert abstention_curve(answerable, []) is None
+    assert aggregate(RUN, wall_s=1.0)["abstention"]["curve"][0]["recall"] == 0.0

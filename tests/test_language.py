@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.language import non_english_language, unsupported_message
+from qa.language import looks_like_search_terms, non_english_language, unsupported_message
 from qa.pipeline import QAPipeline
 
 
@@ -83,3 +83,16 @@ def test_english_answers_carry_no_message(fixture_pipeline: QAPipeline) -> None:
     answer = fixture_pipeline.ask("When did Eyjafjallajokull erupt?")
     assert answer.answerable and answer.message is None
     assert answer.to_dict()["message"] is None
+
+
+@pytest.mark.parametrize("text", ["Rogozin", "missile defence", "NATO!", "Lavrov Rasmussen"])
+def test_one_or_two_words_without_a_question_form_are_search_terms(text: str) -> None:
+    assert looks_like_search_terms(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Rogozin?", "Who is Rogozin", "Why", "Is NATO", "Where did Lavrov speak", "Define SM-3"],
+)
+def test_questions_however_short_are_not_search_terms(text: str) -> None:
+    assert not looks_like_search_terms(text)

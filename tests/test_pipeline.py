@@ -165,3 +165,11 @@ def test_answers_read_without_markdown_syntax_and_quotes_stay_raw(tmp_path) -> N
     assert lighthouse.text == (
         "The Bell Rock lighthouse was built by Robert Stevenson between 1807 and 1810."
     )  # a .txt file's markdown is dropped from the answer too
+
+
+def test_gate_candidate_can_hide_the_gold_document(fixture_pipeline: QAPipeline) -> None:
+    question = "Who decoded the waggle dance?"
+    features, text = fixture_pipeline.gate_candidate(question)
+    assert "Frisch" in text and {"cross", "cross_margin", "agree"} <= set(features)
+    hidden = fixture_pipeline.gate_candidate(question, frozenset({"nested/bees.md"}))
+    assert hidden is None or "Frisch" not in hidden[1]

@@ -44,3 +44,21 @@ def test_confidence_rows_hold_the_chosen_sentence_and_whether_it_is_right() -> N
     assert (x[:, -1] >= 0).all()  # the margin over the runner-up
     weights, bias = fit_confidence(x, right)
     assert set(weights) == set(CONFIDENCE_FEATURES) and isinstance(bias, float)
+
+
+def test_fitted_gate_reads_only_meaning_features_and_honours_row_weights() -> None:
+    from qa.reader_model import GATE_FEATURES, MEANING_FEATURES
+    from qa.reader_training import fit_gate
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, len(GATE_FEATURES)))
+    cross, window = GATE_FEATURES.index("cross"), GATE_FEATURES.index("window")
+    y = x[:, cross] + 0.3 * rng.normal(size=400) > 0
+    x[:, window] = y * 2.0  # shared words give the answer away here, and must not be used
+    gate = fit_gate(x, y)
+    assert set(gate.weights) == set(MEANING_FEATURES) and gate.weights["cross"] > 1.0
+    sure = [gate.confidence(dict(zip(GATE_FEATURES, r, strict=True))) for r in x]
+    assert np.mean((np.array(sure) >= gate.threshold) == y) > 0.9
+    # Rows weighted up pull the bias their way: mostly-negative heavy rows lower confidence.
+    heavy = np.where(y, 0.1, 10.0)
+    assert fit_gate(x, y, heavy).bias < gate.bias

@@ -224,6 +224,19 @@ def test_concurrent_scoring_gives_the_same_scores(cross_encoder: CrossEncoder) -
 # --- the span head and training from a SQuAD file -------------------------------------------------
 
 
+def test_packaged_model_points_at_the_answer(cross_encoder: CrossEncoder) -> None:
+    passage = "Bridges. The Golden Gate Bridge opened in 1937 after four years of work."
+    head = len("Bridges. ")
+    logits, spans = cross_encoder.read(
+        "In what year did the Golden Gate Bridge open?", [passage], [head]
+    )
+    assert logits.shape == (1,)
+    span = spans[0]
+    assert cross_encoder.reads_spans and span is not None
+    assert span.start >= head  # never inside the title that heads the passage
+    assert "1937" in passage[span.start : span.end]
+
+
 def test_best_span_keeps_start_before_end_and_skips_the_heading() -> None:
     offsets = [(0, 0), (0, 3), (4, 9), (10, 14), (15, 20), (0, 0)]
     in_passage = [False, True, True, True, True, False]
