@@ -153,11 +153,10 @@ class Reader:
         if self.gate is not None:
             # Whether to answer rests on what the cross-encoder read, not only on shared words:
             # a question asked in other words than the document's still gets its answer.
-            confidence = self.gate.confidence(gate_features(best, reread))
+            confidence = self.gate.confidence(confidence_features(best, reread))
             if confidence < self.threshold:
                 return self._abstain(confidence, best, q_terms)
-        span = self._answer_span(best.sentence_id, q_terms)
-        text = " ".join(self._sentences[i].text for i in span)
+        span, text = self._quoted(best.sentence_id, q_terms)
         learned = spans.get(best.sentence_id)
         if learned is not None:  # in the quoted text, which may start with a neighbour
             shift = text.index(self._sentences[best.sentence_id].text)
@@ -166,10 +165,13 @@ class Reader:
         return Reading(True, text, short, confidence, (self._cite(span),), best)
 
     def _abstain(self, confidence: float, best: Evidence, q_terms: frozenset[str]) -> Reading:
-        closest = " ".join(
-            self._sentences[i].text for i in self._answer_span(best.sentence_id, q_terms)
-        )
+        closest = self._quoted(best.sentence_id, q_terms)[1]
         return Reading(False, None, None, confidence, (), best, closest)
+
+    def _quoted(self, sid: int, q_terms: frozenset[str]) -> tuple[list[int], str]:
+        """The sentences quoted when ``sid`` is the best (a neighbour may join) and their text."""
+        span = self._answer_span(sid, q_terms)
+        return span, " ".join(self._sentences[i].text for i in span)
 
     def gate_candidate(
         self, question: str, question_vector: np.ndarray, hits: Sequence[Hit]
@@ -184,8 +186,7 @@ class Reader:
             return None
         reread, _ = self._rerank(question, scored)
         best = max(reread, key=lambda e: e.score)
-        span = self._answer_span(best.sentence_id, q_terms)
-        return gate_features(best, reread), " ".join(self._sentences[i].text for i in span)
+        return confidence_features(best, reread), self._quoted(best.sentence_id, q_terms)[1]
 
     def sentence_text(self, sid: int) -> str:
         return self._sentences[sid].text
@@ -351,10 +352,3 @@ def confidence_features(best: Evidence, scored: Sequence[Evidence]) -> dict[str,
     """The best sentence's features plus its lead over the runner-up (a clear winner is surer)."""
     runner_up = max((e.score for e in scored if e is not best), default=best.score - 1.0)
     return {**best.features, "margin": min(best.score - runner_up, 1.0)}
-
-
-def gate_features(best: Evidence, reread: Sequence[Evidence]) -> dict[str, float]:
-    """What the answer gate weighs: the chosen sentence's features (its cross-encoder logit
-    among them) and its lead over the runner-up after the reread.
-    """
-    return confidence_features(best, reread)
