@@ -136,9 +136,7 @@ class Reader:
 
     def read(self, question: str, question_vector: np.ndarray, hits: Sequence[Hit]) -> Reading:
         """The best-supported answer to ``question`` from ``hits``, or an abstention."""
-        q_terms = question_terms(question) or frozenset(content_terms(question))
-        kind = answer_types.expected_type(question)
-        scored = self._evidence(question, q_terms, kind, question_vector, hits)
+        q_terms, kind, scored = self._scored(question, question_vector, hits)
         if not scored:
             return Reading(False, None, None, 0.0, (), None)
         if self.gate is None:
@@ -179,9 +177,7 @@ class Reader:
         """The gate's features for the sentence the reader would quote after the reread, and
         the text it would quote (fitting the gate); None without candidates.
         """
-        q_terms = question_terms(question) or frozenset(content_terms(question))
-        kind = answer_types.expected_type(question)
-        scored = self._evidence(question, q_terms, kind, question_vector, hits)
+        q_terms, _, scored = self._scored(question, question_vector, hits)
         if not scored:
             return None
         reread, _ = self._rerank(question, scored)
@@ -195,9 +191,15 @@ class Reader:
         self, question: str, q_vector: np.ndarray, hits: Sequence[Hit]
     ) -> list[Evidence]:
         """Every sentence of ``hits`` with its features and model score."""
+        return self._scored(question, q_vector, hits)[2]
+
+    def _scored(
+        self, question: str, q_vector: np.ndarray, hits: Sequence[Hit]
+    ) -> tuple[frozenset[str], str | None, list[Evidence]]:
+        """The question's terms, its expected answer kind, and every candidate's evidence."""
         q_terms = question_terms(question) or frozenset(content_terms(question))
         kind = answer_types.expected_type(question)
-        return self._evidence(question, q_terms, kind, q_vector, hits)
+        return q_terms, kind, self._evidence(question, q_terms, kind, q_vector, hits)
 
     def _rerank(
         self, question: str, scored: list[Evidence]

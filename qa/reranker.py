@@ -76,15 +76,21 @@ class CrossEncoder:
 
     def score(self, question: str, passages: Sequence[str]) -> np.ndarray:
         """One score (a logit) per passage."""
-        return self.read(question, passages)[0]
+        return self.read(question, passages, spans=False)[0]
 
     def read(
-        self, question: str, passages: Sequence[str], from_chars: Sequence[int] | None = None
+        self,
+        question: str,
+        passages: Sequence[str],
+        from_chars: Sequence[int] | None = None,
+        *,
+        spans: bool = True,
     ) -> tuple[np.ndarray, list[AnswerSpan | None]]:
         """A logit per passage, and where in each the span head puts the answer (at or after
         character ``from_chars[i]``: a title heading the passage is not an answer); no spans
-        without a span head.
+        without a span head, or when ``spans`` is false (scoring only).
         """
+        spans = spans and self.reads_spans
         if not passages:
             return np.zeros(0, dtype=np.float32), []
         torch = self._torch
@@ -95,30 +101,27 @@ class CrossEncoder:
                 padding=True,
                 truncation="longest_first",
                 max_length=MAX_TOKENS,
-                return_offsets_mapping=self.reads_spans,
+                return_offsets_mapping=spans,
                 return_tensors="pt",
             )
-            in_passage = [
-                [sid == 1 for sid in encoded.sequence_ids(i)] for i in range(len(passages))
-            ]
         offsets = encoded.pop("offset_mapping", None)
         with torch.inference_mode():
             hidden = self._encoder(**encoded).last_hidden_state
             logits = mean_pool(hidden, encoded["attention_mask"]) @ self._weight + self._bias
-            if self._span_weight is None:
+            if not spans:
                 return logits.numpy().astype(np.float32), [None] * len(passages)
             ends = (hidden @ self._span_weight + self._span_bias).numpy()
-        spans = [
+        found = [
             best_span(
                 ends[i, :, 0],
                 ends[i, :, 1],
                 offsets[i].tolist(),
-                in_passage[i],
+                [sid == 1 for sid in encoded.sequence_ids(i)],  # the passage's tokens
                 from_chars[i] if from_chars else 0,
             )
             for i in range(len(passages))
         ]
-        return logits.numpy().astype(np.float32), spans
+        return logits.numpy().astype(np.float32), found
 
 
 def best_span(
