@@ -6,7 +6,8 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 
-.PHONY: install index run test lint clean bench-squad bench-squad-v2 bench-seeds reranker gate
+.PHONY: install index run test lint clean bench-squad bench-squad-v2 bench-seeds reranker gate \
+	bench-incremental bench-serve
 
 # The CPU build of torch goes in first: installed later by sentence-transformers' dependency on
 # plain `torch`, pip would pull a multi-GB CUDA build instead.
@@ -77,5 +78,18 @@ bench-seeds: index
 	$(BIN)/python scripts/evaluate.py tests/fixtures/seeds-lowoverlap.jsonl --fresh \
 		--out reports/seeds-lowoverlap
 
+# An index update against a full build on SQuAD v1.1 dev: a full build into build/squad-v1.1,
+# then one paragraph changed, added and removed in a copy (each a fresh `qa index` process).
+bench-incremental: install
+	$(BIN)/python scripts/bench_incremental.py --squad $(SQUAD_V1)
+
 clean:
-	rm -rf $(VENV) index/current index/build-* index/.tmp-* .pytest_cache build reports
+	rm -rf $(VENV) index/current index/build-* index/.tmp-* index/.build.lock .pytest_cache build reports
+
+# The serving benchmark (issue 10): `qa serve` on a free port, driven over HTTP by one client, then
+# by 16 clients for 60 s: throughput, p50/p95/p99, errors, server RSS. BENCH_ARGS adds options:
+# "--idle 200" holds 200 idle and half-sent connections open meanwhile, "--seconds 15" is quicker,
+# "--index-dir build/squad-v1.1" asks SQuAD questions (after `make bench-squad` built that index).
+BENCH_ARGS ?=
+bench-serve: index
+	$(BIN)/python scripts/bench_serve.py $(BENCH_ARGS)

@@ -19,7 +19,7 @@ import numpy as np
 
 from qa import answer_types, short_answer
 from qa.reader_model import ReaderModel
-from qa.schema import Citation, Hit, Sentence
+from qa.schema import Citation, Hit, Sentence, page_of
 from qa.text import STOPWORDS, content_terms, stem, titled, words
 
 # Words that shape a question but are not what it is about.
@@ -109,8 +109,12 @@ class Reader:
         model: ReaderModel | None = None,
         threshold: float | None = None,
         cross_encoder: PairScorer | None = None,
+        page_starts: Mapping[str, Sequence[int]] | None = None,
     ) -> None:
         """``documents`` maps doc_id to ``(title, raw_text)``; ``threshold`` overrides the model's.
+
+        ``page_starts`` maps a paged document's (a PDF's) doc_id to the raw offset where each of
+        its pages begins (``Document.page_starts``); its citations then carry their page.
 
         ``sentence_vectors`` embed each sentence alone, ``titled_vectors`` headed by its document's
         title (``qa.text.titled``; the bare ones when not given). The title tells which sentences
@@ -120,6 +124,7 @@ class Reader:
         self._vectors = sentence_vectors
         self._titled_vectors = sentence_vectors if titled_vectors is None else titled_vectors
         self._documents = documents
+        self._page_starts: Mapping[str, Sequence[int]] = page_starts or {}
         term_lists = [content_terms(s.text) for s in sentences]
         self._terms = [frozenset(t) for t in term_lists]
         self._bigrams = [frozenset(zip(t, t[1:], strict=False)) for t in term_lists]
@@ -347,7 +352,9 @@ class Reader:
     def _cite(self, span: Sequence[int]) -> Citation:
         first, last = self._sentences[span[0]], self._sentences[span[-1]]
         title, raw = self._documents[first.doc_id]
-        return Citation(1, first.doc_id, title, first.start, last.end, raw[first.start : last.end])
+        page = page_of(self._page_starts.get(first.doc_id, ()), first.start)
+        quote = raw[first.start : last.end]
+        return Citation(1, first.doc_id, title, first.start, last.end, quote, page=page)
 
 
 def confidence_features(best: Evidence, scored: Sequence[Evidence]) -> dict[str, float]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from importlib import resources
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request, send_from_directory
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestTimeout
 
 from qa.config import Settings
 from qa.errors import (
@@ -16,15 +17,24 @@ from qa.errors import (
     DocumentNotFound,
     IndexUnavailable,
     InvalidRequest,
+    NotAuthorized,
     QAError,
+    UpdateRefused,
+    UpdatesOff,
 )
+from qa.live import LivePipeline
 from qa.pipeline import QAPipeline
+from qa.updates import checked_doc_id, delete_document, is_text_id, put_document
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # PUT /api/documents/<id>: a whole PDF or DOCX
 _STATUS = {
     InvalidRequest: 400,
+    NotAuthorized: 401,
+    UpdatesOff: 403,
     DocumentNotFound: 404,
+    UpdateRefused: 409,
     IndexUnavailable: 503,
     DependencyMissing: 503,
 }
@@ -32,6 +42,7 @@ _HTTP_CODES = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
@@ -55,7 +66,8 @@ def create_app(
     app.config["QA_SETTINGS"] = settings
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]  (Flask 3 ignores JSON_SORT_KEYS)
-    app.extensions["qa"] = pipeline or _load_pipeline(settings)
+    # A given pipeline is served as it is (tests); otherwise the live build, reloaded on change.
+    app.extensions["qa"] = pipeline or LivePipeline(settings)
     app.register_blueprint(bp)
     app.register_error_handler(QAError, _qa_error)
     app.register_error_handler(HTTPException, _http_error)
@@ -63,33 +75,36 @@ def create_app(
     return app
 
 
-def _load_pipeline(settings: Settings) -> QAPipeline | QAError:
-    try:
-        return QAPipeline.load(settings)
-    except (IndexUnavailable, DependencyMissing) as exc:
-        log.error("serving without an index: %s", exc)
-        return exc
-
-
 def _pipeline() -> QAPipeline:
-    loaded = current_app.extensions["qa"]
-    if isinstance(loaded, QAError):
-        raise loaded
-    return loaded
+    served = current_app.extensions["qa"]
+    return served.get() if isinstance(served, LivePipeline) else served
 
 
 def _json_body() -> dict[str, Any]:
     """The request's JSON object; 415/400/413 for anything else."""
     if not request.is_json:
         raise _Unsupported()
-    raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+    raw = _read_body()
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"the body is not valid JSON ({exc})") from None
+    except RecursionError:  # e.g. [[[[...]]]] a thousand deep: 2 KB that would be a 500
+        raise InvalidRequest("the body's JSON is nested too deeply") from None
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
     return body
+
+
+def _read_body() -> bytes:
+    """The raw body; 413 past MAX_CONTENT_LENGTH, 408 when the client stops sending it."""
+    try:
+        return request.get_data(cache=False)
+    except ClientDisconnected as exc:
+        # The server's socket timeout (qa.serve) fired while the client still owed body bytes.
+        if isinstance(exc.__context__, TimeoutError):
+            raise RequestTimeout("the request body did not arrive in time") from None
+        raise
 
 
 class _Unsupported(QAError):
@@ -125,7 +140,13 @@ def search() -> Any:
 
 @bp.get("/api/health")
 def health() -> Any:
-    return jsonify(_pipeline().health())
+    body = _pipeline().health()
+    served = current_app.extensions["qa"]
+    if isinstance(served, LivePipeline) and served.error is not None:
+        # A newer build failed to load: this one still answers, but say so.
+        body["status"] = "degraded"
+        body["index_error"] = str(served.error)
+    return jsonify(body)
 
 
 @bp.get("/api/documents")
@@ -139,6 +160,73 @@ def document(doc_id: str) -> Any:
     # reach outside the corpus.
     title, text = _pipeline().document(doc_id)
     return jsonify({"doc_id": doc_id, "title": title, "text": text})
+
+
+@bp.put("/api/documents/<path:doc_id>")
+def put_document_route(doc_id: str) -> Any:
+    """Add or replace a document: ``{"text": ...}`` (text formats), a multipart upload in the
+    field ``file``, or the file's bytes as the body (``application/octet-stream``)."""
+    settings = _require_admin()
+    checked_doc_id(doc_id)  # a bad id is named before the body is looked at
+    request.max_content_length = MAX_UPLOAD_BYTES
+    if request.is_json:
+        text = _json_body().get("text")
+        if not isinstance(text, str):
+            raise InvalidRequest("'text' (a string) is required in a JSON body")
+        if not is_text_id(doc_id):
+            raise InvalidRequest(
+                f"{doc_id!r} is not a text document: upload the file itself (multipart field "
+                "'file', or the bytes with Content-Type: application/octet-stream)"
+            )
+        data = text.encode("utf-8")
+    elif request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise InvalidRequest("a multipart upload needs the file in the field 'file'")
+        data = upload.read()
+    else:
+        data = _read_body()
+    result = put_document(settings, doc_id, data, embedder=_embedder())
+    _reload()
+    return jsonify(result.to_dict()), 201 if result.status == "created" else 200
+
+
+@bp.delete("/api/documents/<path:doc_id>")
+def delete_document_route(doc_id: str) -> Any:
+    settings = _require_admin()
+    result = delete_document(settings, doc_id, embedder=_embedder())
+    _reload()
+    return jsonify(result.to_dict())
+
+
+def _require_admin() -> Any:
+    """The settings, once the request carries the admin token; 403 while updates are off."""
+    settings = current_app.config["QA_SETTINGS"]
+    if not settings.admin_token:
+        raise UpdatesOff(
+            "document updates are off: start the server with QA_ADMIN_TOKEN set to turn them on"
+        )
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), settings.admin_token.encode()
+    ):
+        raise NotAuthorized("send 'Authorization: Bearer <QA_ADMIN_TOKEN>' to change documents")
+    return settings
+
+
+def _embedder() -> Any:
+    """The model the served pipeline already holds (no second copy), if one is loaded."""
+    try:
+        return _pipeline().embedder
+    except IndexUnavailable:
+        return None
+
+
+def _reload() -> None:
+    """This worker answers from the new build at once; the others within reload_seconds."""
+    served = current_app.extensions["qa"]
+    if isinstance(served, LivePipeline):
+        served.refresh(force=True)
 
 
 @bp.get("/api/openapi.json")
@@ -155,7 +243,10 @@ def _qa_error(exc: QAError) -> Any:
     if isinstance(exc, _Unsupported):
         return _error(415, exc.code, str(exc))
     status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 500)
-    return _error(status, exc.code, str(exc))
+    body, status = _error(status, exc.code, str(exc))
+    if isinstance(exc, NotAuthorized):
+        return body, status, {"WWW-Authenticate": 'Bearer realm="qa"'}
+    return body, status
 
 
 def _http_error(exc: HTTPException) -> Any:
@@ -165,7 +256,14 @@ def _http_error(exc: HTTPException) -> Any:
         413: f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB",
     }
     message = messages.get(status, exc.description or exc.name)
-    return _error(status, _HTTP_CODES.get(status, exc.name.lower().replace(" ", "_")), message)
+    response, status = _error(
+        status, _HTTP_CODES.get(status, exc.name.lower().replace(" ", "_")), message
+    )
+    # Keep what the exception says in headers: Allow on a 405, Retry-After, WWW-Authenticate.
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response, status
 
 
 def _unexpected_error(exc: Exception) -> Any:

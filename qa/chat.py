@@ -19,8 +19,10 @@ from rich.console import Console
 from rich.text import Text
 
 from qa import chat_render as render
-from qa.chat_client import Backend, ChatError, HttpBackend, LocalBackend, RequestRejected
+from qa.clients import Client, HttpClient, LocalClient
 from qa.config import Settings
+from qa.errors import InvalidSetting, QAError, RequestRejected
+from qa.schema import Answer
 
 PROMPT = "qa> "
 HISTORY_FILE = Path("~/.qa_chat_history")
@@ -32,16 +34,16 @@ class Quit(Exception):
 
 @dataclass
 class ChatSession:
-    """The state of one conversation: backend, passage count and the last answer."""
+    """The state of one conversation: client, passage count and the last answer."""
 
-    backend: Backend
+    client: Client
     out: Console
     err: Console
     top_k: int
     max_top_k: int
     json_mode: bool = False
     echo: bool = True  # repeat each question above its answer
-    last: dict[str, Any] | None = None
+    last: Answer | None = None
     failures: int = field(default=0)
 
     def handle(self, line: str) -> None:
@@ -57,18 +59,18 @@ class ChatSession:
     def ask(self, question: str) -> None:
         """Ask and show the answer; a refused question is reported, not fatal."""
         try:
-            data = self.backend.ask(question, self.top_k)
+            answer = self.client.ask(question, self.top_k)
         except RequestRejected as exc:
             self.failures += 1
             self.error(str(exc))
             return
-        self.last = data
+        self.last = answer
         if self.json_mode:
             # Written directly: rich's print_json would pretty-print over several lines.
-            self.out.file.write(json.dumps(data, ensure_ascii=False) + "\n")
+            self.out.file.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
             self.out.file.flush()
             return
-        render.render_answer(self.out, data, self.titles(), echo=self.echo)
+        render.render_answer(self.out, answer, self.titles(), echo=self.echo)
 
     def command(self, line: str) -> None:
         """Dispatch a slash command."""
@@ -100,12 +102,12 @@ class ChatSession:
         if self.last is None:
             self.error("no answer yet; ask a question first")
             return
-        self.out.print(Text(f"Passages for: {self.last.get('question', '')}", style="bold"))
-        render.render_passages(self.out, self.last.get("passages", []), self.titles())
+        self.out.print(Text(f"Passages for: {self.last.question}", style="bold"))
+        render.render_passages(self.out, self.last.hits, self.titles())
 
     def open(self, arg: str) -> None:
         """``/open N``: citation N's document around the quote, highlighted in place."""
-        citations = (self.last or {}).get("citations") or []
+        citations = self.last.citations if self.last is not None else ()
         if not citations:
             self.error("no citations to open; ask a question that gets an answer first")
             return
@@ -114,16 +116,16 @@ class ChatSession:
             return
         cite = citations[int(arg) - 1]
         try:
-            doc = self.backend.document(cite["doc_id"])
+            doc = self.client.document(cite.doc_id)
         except RequestRejected as exc:
             self.error(str(exc))
             return
-        render.render_document(self.out, doc, cite["start"], cite["end"])
+        render.render_document(self.out, doc, cite.start, cite.end)
 
     def titles(self) -> dict[str, str]:
-        """Document titles, or ids alone if the backend cannot list them."""
+        """Document titles, or ids alone if the service cannot list them."""
         try:
-            return self.backend.titles()
+            return self.client.titles()
         except RequestRejected:
             return {}
 
@@ -151,13 +153,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def open_backend(args: argparse.Namespace, settings: Settings) -> Backend:
+def open_client(args: argparse.Namespace, settings: Settings) -> Client:
     """The server named by ``--url``, or the local index (built first unless ``--no-build``)."""
     if args.url:
-        backend: Backend = HttpBackend(args.url)
-        backend.health()  # fail now, in one line, if nothing is listening
-        return backend
-    return LocalBackend.open(settings, build=not args.no_build)
+        client = HttpClient(args.url)
+        client.health()  # fail now, in one line, if nothing is listening
+        return client
+    return LocalClient.open(settings, build=not args.no_build)
 
 
 def setup_history() -> None:
@@ -199,7 +201,7 @@ def interactive(session: ChatSession) -> int:
             return 0
         except KeyboardInterrupt:
             session.error("interrupted")  # Ctrl-C during an answer cancels just that answer
-        except ChatError as exc:
+        except QAError as exc:
             session.error(str(exc))  # e.g. the server went away; it may come back
         session.out.print()
 
@@ -230,18 +232,18 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env().with_overrides(corpus=args.corpus, index_dir=args.index_dir)
         top_k = settings.top_k if args.top_k is None else args.top_k
         if not 1 <= top_k <= settings.max_top_k:
-            raise ChatError(f"--top-k must be from 1 to {settings.max_top_k}")
+            raise InvalidSetting(f"--top-k must be from 1 to {settings.max_top_k}")
         tty = sys.stdin.isatty()
         if tty:
             err.print(Text("Loading…", style="dim"))
-        backend = open_backend(args, settings)
-        session = ChatSession(backend, out, err, top_k, settings.max_top_k, json_mode=args.json)
+        client = open_client(args, settings)
+        session = ChatSession(client, out, err, top_k, settings.max_top_k, json_mode=args.json)
         if not tty:
             return piped(session, sys.stdin)
         session.echo = False
-        render.render_banner(out, backend.description, backend.health())
+        render.render_banner(out, client.description, client.health())
         return interactive(session)
-    except ChatError as exc:
+    except QAError as exc:  # one line: no index, no corpus, no server, a bad option
         err.print(Text.assemble(("error: ", "bold red"), str(exc)))
         return 1
     except ValueError as exc:  # a malformed QA_* variable, say

@@ -1,6 +1,6 @@
 """How the chat looks: answers, citations, passages and documents drawn with rich.
 
-Everything takes the API's JSON shapes. On a terminal, highlights are styles; in plain output (not a
+Everything takes the client layer's records (``Answer``, ``Hit``, ``DocumentText``). On a terminal, highlights are styles; in plain output (not a
 terminal, or ``--color never``) they become ``**markers**`` so the emphasis survives a pipe.
 """
 
@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any, TextIO
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.padding import Padding
 from rich.text import Text
+
+from qa.schema import Answer, Hit
+
+if TYPE_CHECKING:
+    from qa.clients import DocumentText
 
 HIGHLIGHT = "bold black on yellow"
 CONTEXT_CHARS = 700  # characters shown either side of a quote by /open
@@ -101,12 +107,15 @@ def confidence_text(confidence: float) -> Text:
     return out
 
 
-def source_label(n: int | str, title: str, doc_id: str, start: int, end: int) -> Text:
-    """``[n] title (doc_id, chars start-end)``."""
+def source_label(
+    n: int | str, title: str, doc_id: str, start: int, end: int, page: int | None = None
+) -> Text:
+    """``[n] title (doc_id, chars start-end)``, with ``p. N`` after the id for a PDF's page."""
     out = Text()
     out.append(f"[{n}] ", style="bold cyan")
     out.append(title, style="bold")
-    out.append(f" ({doc_id}, chars {start}-{end})", style="dim")
+    where = f"{doc_id}, p. {page}" if page is not None else doc_id
+    out.append(f" ({where}, chars {start}-{end})", style="dim")
     return out
 
 
@@ -122,62 +131,59 @@ def render_banner(console: Console, description: str, health: dict[str, Any]) ->
 
 
 def render_answer(
-    console: Console, data: dict[str, Any], titles: dict[str, str], echo: bool = True
+    console: Console, answer: Answer, titles: dict[str, str], echo: bool = True
 ) -> None:
     """One answer block: the answer, its confidence and citations, or an abstention."""
     if echo:  # piped output needs the question; at the prompt it is already on screen
-        console.print(Text.assemble(("Q: ", "bold"), data.get("question", "")))
-    if not data.get("answerable") or not data.get("answer"):
-        render_abstention(console, data, titles)
+        console.print(Text.assemble(("Q: ", "bold"), answer.question))
+    if not answer.answerable or not answer.text:
+        render_abstention(console, answer, titles)
         return
-    answer, short = data["answer"], data.get("short_answer")
+    text, short = answer.text, answer.short_answer
     if short:
         console.print(Text.assemble(("A: ", "bold"), (short, "bold green")))
-    indented(console, highlighted(answer, find_span(answer, short), console), 3)
-    console.print(confidence_text(float(data.get("confidence", 0.0))))
+    indented(console, highlighted(text, find_span(text, short), console), 3)
+    console.print(confidence_text(answer.confidence))
     console.print(Text("Citations:", style="bold"))
-    for cite in data.get("citations", []):
-        label = source_label(cite["n"], cite["title"], cite["doc_id"], cite["start"], cite["end"])
+    for cite in answer.citations:
+        label = source_label(cite.n, cite.title, cite.doc_id, cite.start, cite.end, cite.page)
         indented(console, label, 2)
-        indented(console, Text("“" + collapse(cite["quote"]) + "”", style="italic"), 6)
+        indented(console, Text("“" + collapse(cite.quote) + "”", style="italic"), 6)
 
 
-def render_abstention(console: Console, data: dict[str, Any], titles: dict[str, str]) -> None:
+def render_abstention(console: Console, answer: Answer, titles: dict[str, str]) -> None:
     """The reader declined: say so plainly and show what came closest."""
-    message = data.get("message")
-    if message:  # declined for a reason other than the documents, such as the language
-        console.print(Text(message, style="bold red"))
-        if not data.get("passages"):
+    if answer.message:  # declined for a reason other than the documents, such as the language
+        console.print(Text(answer.message, style="bold red"))
+        if not answer.hits:
             return
-    confidence = float(data.get("confidence", 0.0))
     console.print(
         Text.assemble(
             ("Not found in the documents", "bold red"),
-            f" (confidence {confidence:.2f}). Closest passages:",
+            f" (confidence {answer.confidence:.2f}). Closest passages:",
         )
     )
-    render_passages(console, data.get("passages", []), titles)
+    render_passages(console, answer.hits, titles)
 
 
-def render_passages(
-    console: Console, passages: list[dict[str, Any]], titles: dict[str, str]
-) -> None:
+def render_passages(console: Console, hits: Sequence[Hit], titles: dict[str, str]) -> None:
     """Retrieved passages in rank order, each cut to a readable length."""
-    if not passages:
+    if not hits:
         console.print(Text("  (no passages retrieved)", style="dim"))
-    for p in passages:
-        title = titles.get(p["doc_id"], p["doc_id"])
-        label = source_label(p["rank"], title, p["doc_id"], p["start"], p["end"])
-        label.append(f" score {p['score']:.4f}", style="dim")
+    for hit in hits:
+        chunk = hit.chunk
+        title = titles.get(chunk.doc_id, chunk.doc_id)
+        label = source_label(hit.rank, title, chunk.doc_id, chunk.start, chunk.end)
+        label.append(f" score {hit.score:.4f}", style="dim")
         indented(console, label, 2)
-        indented(console, Text(clip(collapse(p["text"]), PASSAGE_CHARS)), 6)
+        indented(console, Text(clip(collapse(chunk.text), PASSAGE_CHARS)), 6)
 
 
-def render_document(console: Console, doc: dict[str, Any], start: int, end: int) -> None:
+def render_document(console: Console, doc: DocumentText, start: int, end: int) -> None:
     """The text around ``[start, end)`` of a document, with that span highlighted in place."""
-    text: str = doc["text"]
+    text = doc.text
     lo, hi = context_window(text, start, end, CONTEXT_CHARS)
-    console.print(source_label("doc", doc.get("title", doc["doc_id"]), doc["doc_id"], start, end))
+    console.print(source_label("doc", doc.title, doc.doc_id, start, end))
     body = highlighted(text[lo:hi], (start - lo, end - lo), console)
     if lo > 0:
         body = Text("… ") + body

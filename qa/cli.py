@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import shutil
 import sys
 from pathlib import Path
 
 from qa.config import Settings
 from qa.errors import QAError
+from qa.serve.options import add_arguments as add_serve_arguments
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,14 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("--chunk-tokens", type=int, help="token budget per chunk (default 180)")
     index.add_argument("--faiss-factory", help='FAISS index_factory string (default "Flat")')
     index.add_argument("--quiet", action="store_true", help="no progress output")
+    index.add_argument(
+        "--check",
+        action="store_true",
+        help="build nothing; list corpus files changed since the build (exit 1 if any)",
+    )
     index.set_defaults(run=_index)
 
     serve = sub.add_parser("serve", help="serve the HTTP API with gunicorn")
     _index_options(serve)
-    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    serve.add_argument("--workers", type=int, default=1, help="processes (each loads the model)")
-    serve.add_argument("--threads", type=int, default=4, help="threads per process")
+    add_serve_arguments(serve)
     serve.set_defaults(run=_serve)
 
     ask = sub.add_parser("ask", help="answer one question in-process")
@@ -70,7 +71,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _index_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--corpus", type=Path, help="folder of .txt/.md files or a SQuAD .json")
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        help="folder of documents (.txt .md .pdf .html .docx) or a SQuAD .json; default: the "
+        "corpus the index was built from (the sample articles for a new index)",
+    )
     parser.add_argument("--index-dir", type=Path, help="where the index lives (default ./index)")
 
 
@@ -84,38 +90,31 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from qa.pipeline import build_index
+    from qa.build import build_index, check_index
 
-    report = build_index(_settings(args), force=args.force, progress=not args.quiet)
+    settings = _settings(args)
+    if args.check:
+        stale = check_index(settings)
+        for change in stale:
+            print(f"{change['change']}: {change['path']}")
+        print(f"{len(stale)} corpus files changed since the build" if stale else "up to date")
+        return 1 if stale else 0
+    report = build_index(settings, force=args.force, progress=not args.quiet)
     if not args.quiet:
         state = "built" if report.built else "up to date"
         print(f"{state}: {report.documents} documents, {report.chunks} chunks in {report.folder}")
+        print(report.summary())
+    for skipped in report.skipped:
+        print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+    if report.skipped:
+        print(f"{len(report.skipped)} files skipped", file=sys.stderr)
     return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
-    gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))
-    settings = _settings(args)
-    os.environ["QA_INDEX_DIR"] = str(settings.index_dir)
-    os.environ["QA_CORPUS"] = str(settings.corpus)
-    command = [
-        gunicorn,
-        "--bind",
-        f"{args.host}:{args.port}",
-        "--workers",
-        str(args.workers),
-        "--worker-class",
-        "gthread",
-        "--threads",
-        str(args.threads),
-        "--timeout",
-        "120",
-        "--access-logfile",
-        "-",
-        "qa.api:create_app()",
-    ]
-    print(f"qa: serving {settings.index_dir} on http://{args.host}:{args.port}", file=sys.stderr)
-    os.execv(command[0], command)  # gunicorn takes over this process
+    from qa.serve import ServeOptions, serve
+
+    return serve(_settings(args), ServeOptions.from_args(args))
 
 
 def _ask(args: argparse.Namespace) -> int:

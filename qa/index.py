@@ -7,7 +7,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from qa.errors import IndexMismatch
+from qa.errors import IndexMismatch, InvalidSetting
 
 CHUNK_FILE = "chunks.faiss"
 SENTENCE_FILE = "sentences.faiss"
@@ -18,6 +18,17 @@ class ChunkIndex:
 
     def __init__(self, index: faiss.Index) -> None:
         self._index = index
+
+    @staticmethod
+    def check_factory(factory: str, dim: int = 384) -> None:
+        """``InvalidSetting`` unless FAISS can make an index from ``factory``."""
+        try:
+            faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+        except RuntimeError as exc:
+            raise InvalidSetting(
+                f'invalid FAISS index_factory string {factory!r} (e.g. "Flat", "HNSW32"): '
+                f"{str(exc).splitlines()[0]}"
+            ) from exc
 
     @classmethod
     def build(cls, vectors: np.ndarray, factory: str = "Flat") -> ChunkIndex:

@@ -4,173 +4,43 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa import __version__
 from qa.answer import Evidence, Reader
-from qa.chunking import chunk_corpus
+from qa.build import BuildReport, build_index, build_settings, default_embedder
 from qa.cleaning import display_form
-from qa.config import MODEL_NAME, TOKENIZER_NAME, Settings
-from qa.embedding import Embedder, MiniLMEmbedder, set_torch_threads
-from qa.errors import DocumentNotFound, IndexMismatch, IndexUnavailable, InvalidRequest
-from qa.index import SENTENCE_FILE, ChunkIndex
-from qa.ingest import corpus_fingerprint, load_corpus
+from qa.config import Settings
+from qa.embedding import Embedder, set_torch_threads
+from qa.errors import CorpusError, DocumentNotFound, IndexMismatch, InvalidRequest
 from qa.language import (
     SEARCH_TERMS_MESSAGE,
     looks_like_search_terms,
     non_english_language,
     unsupported_message,
 )
-from qa.lexical import SENTENCE_BM25_DIR, LexicalIndex
 from qa.reader_model import ReaderModel
 from qa.reranker import load_cross_encoder
 from qa.retrieval import Retriever
 from qa.schema import Answer, Hit
-from qa.store import (
-    FORMAT_VERSION,
-    SentenceVectors,
-    check_settings,
-    live_build,
-    load_store,
-    read_manifest,
-    save_store,
-    write_build,
-    write_manifest,
-)
-from qa.text import titled
+from qa.store import IndexStore, changed_sources
 
 log = logging.getLogger(__name__)
 ANSWER_DEPTH = 5  # passages the reader looks at, whatever top_k the caller wants shown
 
-_embedder_lock = threading.Lock()
-_embedders: dict[int, Embedder] = {}
 
-
-def default_embedder(settings: Settings) -> Embedder:
-    """One model per process: loading it is the slow part of start-up."""
-    with _embedder_lock:
-        if settings.embed_batch_size not in _embedders:
-            _embedders[settings.embed_batch_size] = MiniLMEmbedder(settings.embed_batch_size)
-        return _embedders[settings.embed_batch_size]
-
-
-def build_settings(settings: Settings) -> dict[str, Any]:
-    """The settings an index is built with; loading refuses an index whose settings differ."""
-    return {
-        "format_version": FORMAT_VERSION,
-        "model": MODEL_NAME,
-        "chunk_tokens": settings.chunk_tokens,
-        "chunk_overlap_sentences": settings.chunk_overlap_sentences,
-        "tokenizer": TOKENIZER_NAME,
-        "faiss_factory": settings.faiss_factory,
-    }
-
-
-@dataclass(frozen=True)
-class BuildReport:
-    """What ``build_index`` did."""
-
-    built: bool
-    folder: Path
-    documents: int
-    chunks: int
-    seconds: float
-
-
-def build_index(
-    settings: Settings,
-    *,
-    force: bool = False,
-    progress: bool = True,
-    embedder: Embedder | None = None,
-) -> BuildReport:
-    """Build the index for ``settings.corpus`` unless an identical one is already live."""
-    started = time.perf_counter()
-    docs = load_corpus(settings.corpus)
-    fingerprint = corpus_fingerprint(docs)
-    expected = build_settings(settings)
-    manifest = None if force else _current_manifest(settings.index_dir, expected, fingerprint)
-    if manifest is not None:
-        folder = live_build(settings.index_dir)
-        assert folder is not None
-        _say(progress, f"index in {settings.index_dir} is up to date ({len(docs)} documents)")
-        return BuildReport(False, folder, len(docs), manifest["counts"]["chunks"], 0.0)
-
-    _say(progress, f"indexing {len(docs)} documents from {settings.corpus}")
-    embedder = embedder or default_embedder(settings)
-    sentences, chunks = chunk_corpus(
-        docs,
-        budget=settings.chunk_tokens,
-        overlap=settings.chunk_overlap_sentences,
-        fits_model=embedder.fits,
-    )
-    _say(
-        progress, f"embedding {len(chunks)} chunks and {len(sentences)} sentences (bare and titled)"
-    )
-    title_of = {doc.doc_id: doc.title for doc in docs}
-    chunk_texts = [titled(title_of[c.doc_id], c.text) for c in chunks]
-    chunk_vectors = embedder.encode(chunk_texts, progress=progress)
-    sentence_vectors = SentenceVectors(
-        bare=embedder.encode([s.text for s in sentences], progress=progress),
-        titled=embedder.encode(
-            [titled(title_of[s.doc_id], s.text) for s in sentences], progress=progress
-        ),
-    )
-    dense = ChunkIndex.build(chunk_vectors, settings.faiss_factory)
-    sentence_index = ChunkIndex.build(sentence_vectors.titled, settings.faiss_factory)
-    lexical = LexicalIndex.build(chunk_texts)
-    # Untitled: every sentence of a document would otherwise match its title's words.
-    sentence_lexical = LexicalIndex.build([s.text for s in sentences])
-
-    def write(folder: Path) -> None:
-        dense.save(folder)
-        sentence_index.save(folder, SENTENCE_FILE)
-        lexical.save(folder)
-        sentence_lexical.save(folder, SENTENCE_BM25_DIR)
-        save_store(folder, docs, sentences, chunks, sentence_vectors)
-        write_manifest(
-            folder,
-            {
-                "settings": expected,
-                "model_dim": embedder.dim,
-                "corpus": str(settings.corpus),
-                "documents": fingerprint,
-                "counts": {
-                    "documents": len(docs),
-                    "sentences": len(sentences),
-                    "chunks": len(chunks),
-                },
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "build_seconds": round(time.perf_counter() - started, 2),
-                "qa_version": __version__,
-            },
-        )
-
-    folder = write_build(settings.index_dir, write)
-    seconds = time.perf_counter() - started
-    _say(progress, f"index written to {folder} in {seconds:.1f}s")
-    return BuildReport(True, folder, len(docs), len(chunks), seconds)
-
-
-def ensure_index(settings: Settings, *, progress: bool = True) -> BuildReport:
-    """Build the index if it is missing or stale; otherwise do nothing."""
-    return build_index(settings, progress=progress)
-
-
-def _current_manifest(
-    index_dir: Path, expected: dict[str, Any], fingerprint: dict[str, str]
-) -> dict[str, Any] | None:
-    """The live manifest if it was built from this corpus with these settings, else None."""
+def ensure_index(settings: Settings, *, progress: bool = True) -> BuildReport | None:
+    """Bring the index up to date with its corpus if that corpus is there; an index whose corpus
+    is gone is used as it is (with a warning), never rebuilt from another corpus.
+    """
     try:
-        manifest = read_manifest(index_dir)
-    except IndexUnavailable:
+        return build_index(settings, progress=progress)
+    except CorpusError as exc:
+        if IndexStore(settings.index_dir).live() is None:
+            raise
+        _say(progress, f"warning: {exc}; using the index as it is")
         return None
-    same = manifest.get("settings") == expected and manifest.get("documents") == fingerprint
-    return manifest if same else None
 
 
 def _not_read(question: str, message: str, started: float, hits: tuple[Hit, ...] = ()) -> Answer:
@@ -202,43 +72,48 @@ class QAPipeline:
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.settings = settings
         self._embedder = embedder
-        self.manifest = read_manifest(settings.index_dir)
-        check_settings(self.manifest, build_settings(settings), settings.index_dir)
+        loaded = IndexStore(settings.index_dir).load(build_settings(settings))
+        self.manifest = loaded.manifest
+        self.folder = loaded.folder
         if self.manifest.get("model_dim") != embedder.dim:
             raise IndexMismatch(
                 f"the index in {settings.index_dir} holds {self.manifest.get('model_dim')}-dimensional "
                 f"vectors but the model gives {embedder.dim}; rebuild it with `qa index --force`"
             )
-        folder = live_build(settings.index_dir)
-        assert folder is not None
-        documents, sentences, chunks, sentence_vectors = load_store(folder)
-        self._documents = {d["doc_id"]: (d["title"], d["raw_text"]) for d in documents}
+        contents = loaded.contents
+        self._documents = {d.doc_id: (d.title, d.raw_text) for d in contents.documents}
         self._retriever = Retriever(
-            chunks,
-            ChunkIndex.load(folder),
-            ChunkIndex.load(folder, SENTENCE_FILE),
-            LexicalIndex.load(folder, len(chunks)),
-            LexicalIndex.load(folder, len(sentences), SENTENCE_BM25_DIR),
+            contents.chunks,
+            loaded.dense,
+            loaded.sentence_dense,
+            loaded.lexical,
+            loaded.sentence_lexical,
             depth=settings.candidate_depth,
             rrf_k=settings.rrf_k,
         )
         self._reader = Reader(
-            sentences,
-            sentence_vectors.bare,
+            contents.sentences,
+            contents.sentence_vectors.bare,
             self._documents,
-            titled_vectors=sentence_vectors.titled,
+            titled_vectors=contents.sentence_vectors.titled,
             model=ReaderModel.load(settings.reader_model),
             threshold=settings.abstain_threshold,
             cross_encoder=load_cross_encoder(settings.reranker),
+            page_starts={d.doc_id: d.page_starts for d in contents.documents if d.page_starts},
         )
-        self._n_chunks = len(chunks)
+        self._n_chunks = len(contents.chunks)
 
     @classmethod
     def load(cls, settings: Settings, embedder: Embedder | None = None) -> QAPipeline:
         """Load the index in ``settings.index_dir``; ``IndexUnavailable`` if there is none."""
-        read_manifest(settings.index_dir)  # fail fast, before the model loads
+        IndexStore(settings.index_dir).manifest()  # fail fast, before the model loads
         set_torch_threads(settings.query_threads)
         return cls(settings, embedder or default_embedder(settings))
+
+    @property
+    def embedder(self) -> Embedder:
+        """The model this pipeline embeds questions with (shared with index updates)."""
+        return self._embedder
 
     @property
     def abstain_threshold(self) -> float:
@@ -330,10 +205,21 @@ class QAPipeline:
         """The raw text of one document, exactly as indexed (citations point into it)."""
         return self.document(doc_id)[1]
 
+    def stale(self) -> list[dict[str, str]]:
+        """Corpus files added, changed or removed since the build (the index still answers from
+        what it holds, and citations stay exact slices of that)."""
+        corpus = self.manifest.get("corpus")
+        if not corpus or not Path(corpus).exists():
+            return []
+        return changed_sources(Path(corpus), self.manifest.get("sources", {}))
+
     def health(self) -> dict[str, Any]:
-        """Status, counts and a summary of the index manifest."""
+        """Status, counts, stale corpus files, skipped files and a summary of the manifest."""
+        stale = self.stale()
         return {
-            "status": "ok",
+            "status": "stale" if stale else "ok",
+            "stale": stale,
+            "skipped": self.manifest.get("skipped", []),
             "documents": len(self._documents),
             "chunks": self._n_chunks,
             "model": self._embedder.name,
@@ -341,6 +227,7 @@ class QAPipeline:
                 "dir": str(self.settings.index_dir),
                 "corpus": self.manifest.get("corpus"),
                 "built_at": self.manifest.get("built_at"),
+                "build": self.folder.name,
                 "settings": self.manifest.get("settings"),
                 "counts": self.manifest.get("counts"),
                 "qa_version": self.manifest.get("qa_version"),

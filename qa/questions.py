@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-class QuestionFileError(ValueError):
-    """A question file that is missing or does not hold a valid question set."""
+from qa.errors import QuestionFileError  # defined in the tree; importable from here as before
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ the mean of its last hidden states over the pair, then one linear unit. It lives
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -159,6 +160,7 @@ PACKAGED = Path(__file__).resolve().parent / "models" / "cross-encoder"
 OFF = "off"
 
 
+@functools.lru_cache(maxsize=4)  # one copy per process, however often an index reloads
 def load_cross_encoder(setting: str) -> CrossEncoder | None:
     """The cross-encoder a ``QA_RERANKER`` setting names.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -11,7 +13,9 @@ class Document:
     """A source file: its raw text, the cleaned text, and where each cleaned character came from.
 
     ``offsets[i]`` is the index in ``raw_text`` of cleaned character ``text[i]``, so a cleaned span
-    ``[s, e)`` cites ``raw_text[offsets[s] : offsets[e - 1] + 1]``.
+    ``[s, e)`` cites ``raw_text[offsets[s] : offsets[e - 1] + 1]``. For a PDF, ``raw_text`` is the
+    extracted text and ``page_starts[p]`` the raw offset where page ``p + 1`` begins; other
+    formats have no pages (``()``).
     """
 
     doc_id: str
@@ -19,10 +23,36 @@ class Document:
     raw_text: str
     text: str
     offsets: tuple[int, ...]
+    page_starts: tuple[int, ...] = ()
 
     def raw_span(self, start: int, end: int) -> tuple[int, int]:
         """Raw-text offsets of the cleaned span ``[start, end)`` (``end > start``)."""
         return self.offsets[start], self.offsets[end - 1] + 1
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page holding raw offset ``offset``; None for a document without pages."""
+        return page_of(self.page_starts, offset)
+
+
+def page_of(page_starts: Sequence[int], offset: int) -> int | None:
+    """The 1-based page holding raw offset ``offset``, given each page's start; None without pages.
+
+    An empty page starts where the next one does, so the offset belongs to the later page.
+    """
+    if not page_starts:
+        return None
+    return max(bisect_right(page_starts, offset), 1)
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A corpus file that was not indexed, and why (``path`` is relative, with ``/``)."""
+
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -72,10 +102,30 @@ class Hit:
             "text": self.chunk.text,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Hit:
+        """Read a passage of the API's JSON back; it carries no token count or sentence range
+        (``n_tokens`` 0, sentences -1).
+        """
+        chunk = Chunk(
+            chunk_id=int(data["chunk_id"]),
+            doc_id=str(data["doc_id"]),
+            text=str(data["text"]),
+            start=int(data["start"]),
+            end=int(data["end"]),
+            n_tokens=0,
+            first_sentence=-1,
+            last_sentence=-1,
+        )
+        return cls(chunk=chunk, score=float(data["score"]), rank=int(data["rank"]))
+
 
 @dataclass(frozen=True)
 class Citation:
-    """A verbatim quote: ``quote == raw_text_of(doc_id)[start:end]``."""
+    """A verbatim quote: ``quote == raw_text_of(doc_id)[start:end]``.
+
+    ``page`` is the 1-based page where the quote starts in a paged document (a PDF); None otherwise.
+    """
 
     n: int
     doc_id: str
@@ -83,9 +133,24 @@ class Citation:
     start: int
     end: int
     quote: str
+    page: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Citation:
+        """Read a citation of the API's JSON back (``page`` may be absent: an older server)."""
+        page = data.get("page")
+        return cls(
+            n=int(data["n"]),
+            doc_id=str(data["doc_id"]),
+            title=str(data["title"]),
+            start=int(data["start"]),
+            end=int(data["end"]),
+            quote=str(data["quote"]),
+            page=None if page is None else int(page),
+        )
 
 
 @dataclass(frozen=True)
@@ -107,10 +172,13 @@ class Answer:
     message: str | None = None
     # On an abstention, the text it would have quoted had it answered; None when it answers.
     closest: str | None = None
+    # False only for an answer read back from a server too old to say what came closest (no
+    # "closest" key): to_dict() leaves the key out again, so "unknown" stays apart from "none".
+    closest_known: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of ``POST /api/ask``."""
-        return {
+        data = {
             "question": self.question,
             "answerable": self.answerable,
             "answer": self.text,
@@ -122,3 +190,33 @@ class Answer:
             "passages": [h.to_dict() for h in self.hits],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
+        if not self.closest_known:
+            del data["closest"]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Answer:
+        """Read the JSON of ``POST /api/ask`` back into the record it was written from (a client's
+        side of the HTTP edge); ``ValueError`` if it is not that shape. ``short_answer``,
+        ``message``, ``closest`` and ``timings_ms`` may be absent (older servers).
+        """
+        try:
+            text, short = data["answer"], data.get("short_answer")
+            message, closest = data.get("message"), data.get("closest")
+            return cls(
+                question=str(data["question"]),
+                answerable=bool(data["answerable"]),
+                text=None if text is None else str(text),
+                short_answer=None if short is None else str(short),
+                confidence=float(data["confidence"]),
+                citations=tuple(Citation.from_dict(c) for c in data["citations"]),
+                hits=tuple(Hit.from_dict(p) for p in data["passages"]),
+                timings_ms={str(k): float(v) for k, v in (data.get("timings_ms") or {}).items()},
+                message=None if message is None else str(message),
+                closest=None if closest is None else str(closest),
+                closest_known="closest" in data,
+            )
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ValueError(
+                f"not an answer from a qa server ({type(exc).__name__}: {exc})"
+            ) from exc

@@ -24,18 +24,18 @@ from werkzeug.serving import make_server  # noqa: E402
 from qa import chat_render as render  # noqa: E402
 from qa.api import create_app  # noqa: E402
 from qa.chat import PROMPT, ChatSession  # noqa: E402
-from qa.chat_client import LocalBackend  # noqa: E402
+from qa.clients import LocalClient  # noqa: E402
 from qa.config import Settings  # noqa: E402
 
 QUESTION = "Who is Russia's envoy to NATO?"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 
 
-def chat_picture(backend: LocalBackend, out_dir: Path) -> Path:
+def chat_picture(client: LocalClient, out_dir: Path) -> Path:
     """Replay a short session into a recording console and save it as SVG."""
     console = render.make_console("always", file=io.StringIO(), record=True, width=100)
-    session = ChatSession(backend, console, console, top_k=5, max_top_k=50, echo=False)
-    render.render_banner(console, "corpus seeds/, index index/", backend.health())
+    session = ChatSession(client, console, console, top_k=5, max_top_k=50, echo=False)
+    render.render_banner(console, "corpus seeds/, index index/", client.health())
     for line in [QUESTION, "/open 1"]:
         console.print(PROMPT + line, style="bold")
         session.handle(line)
@@ -45,9 +45,9 @@ def chat_picture(backend: LocalBackend, out_dir: Path) -> Path:
     return svg
 
 
-def page_picture(backend: LocalBackend, browser: object, out_dir: Path) -> None:
+def page_picture(client: LocalClient, browser: object, out_dir: Path) -> None:
     """Serve the app on a free local port, ask, open citation 1, screenshot."""
-    app = create_app(pipeline=backend.pipeline)
+    app = create_app(pipeline=client.pipeline)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -69,11 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    backend = LocalBackend.open(Settings.from_env())
-    svg = chat_picture(backend, args.out)
+    client = LocalClient.open(Settings.from_env())
+    svg = chat_picture(client, args.out)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page_picture(backend, browser, args.out)
+        page_picture(client, browser, args.out)
         # The SVG as a PNG too, for viewers that do not show SVG.
         svg_page = browser.new_page(viewport={"width": 1000, "height": 600})
         svg_page.goto(svg.resolve().as_uri())

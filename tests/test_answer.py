@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qa import answer_types
-from qa.answer import Evidence, TermStats, confidence_features, question_terms
+from qa.answer import Evidence, Reader, TermStats, confidence_features, question_terms
 from qa.answer_types import candidate_spans, expected_type
 from qa.cleaning import display_form
 from qa.pipeline import QAPipeline
 from qa.reader_model import FEATURES, HAND_SET, ReaderModel
-from qa.schema import Answer
+from qa.schema import Answer, Chunk, Hit, Sentence
 from qa.short_answer import short_answer
 
 
@@ -329,3 +330,32 @@ def test_reader_candidates_carry_every_model_feature(fixture_pipeline: QAPipelin
     # unless it starts with its title.
     assert max(e.features["passage"] for e, _ in rows) == 1.0
     assert any(e.features["dense"] != e.features["dense_titled"] for e, _ in rows)
+
+
+def test_citations_carry_the_page_of_a_paged_document() -> None:
+    raw = (
+        "The society was founded in 1887 by Margaret Quill.\n\nGull Point Light is 41 metres tall."
+    )
+    second = raw.index("Gull")
+    sentences = [
+        Sentence(0, "l.pdf", raw[: second - 2], 0, second - 2),
+        Sentence(1, "l.pdf", raw[second:], second, len(raw)),
+    ]
+    vectors = np.eye(2, 8, dtype=np.float32)
+    chunk = Chunk(0, "l.pdf", raw, 0, len(raw), 20, 0, 1)
+    reader = Reader(
+        sentences,
+        vectors,
+        {"l.pdf": ("Lighthouses", raw)},
+        threshold=0.0,
+        page_starts={"l.pdf": (0, second)},
+    )
+    reading = reader.read("How tall is Gull Point Light?", vectors[1], [Hit(chunk, 1.0, 1)])
+    (cite,) = reading.citations
+    assert cite.quote == raw[cite.start : cite.end] and "41 metres" in cite.quote
+    assert cite.page == 2 and cite.to_dict()["page"] == 2
+    no_pages = Reader(sentences, vectors, {"l.pdf": ("Lighthouses", raw)}, threshold=0.0)
+    (plain,) = no_pages.read(
+        "How tall is Gull Point Light?", vectors[1], [Hit(chunk, 1.0, 1)]
+    ).citations
+    assert plain.page is None and plain.to_dict()["page"] is None

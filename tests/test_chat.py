@@ -18,7 +18,9 @@ import pytest
 
 from qa import chat_render as render
 from qa.chat import ChatSession, main
-from qa.chat_client import ChatError, HttpBackend, RequestRejected, normalise_url
+from qa.clients import HttpClient, normalise_url
+from qa.errors import InvalidSetting, RequestRejected
+from qa.schema import Answer
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "chat.py"
@@ -181,11 +183,11 @@ def test_piped_question_against_server(
 
 
 def test_http_backend_reads_documents_and_reports_unknown_ones(live_server: str):
-    backend = HttpBackend(live_server + "/")
+    backend = HttpClient(live_server + "/")
     titles = backend.titles()
     assert titles
     doc_id = next(iter(titles))
-    assert backend.document(doc_id)["text"]
+    assert backend.document(doc_id).text
     with pytest.raises(RequestRejected, match="server said"):
         backend.document("no/such/doc.txt")
 
@@ -305,10 +307,10 @@ class FakeBackend:
     def health(self) -> dict[str, Any]:
         return {"documents": 1, "chunks": 1}
 
-    def ask(self, question: str, top_k: int) -> dict[str, Any]:
-        return {**self.body, "question": question}
+    def ask(self, question: str, top_k: int) -> Answer:
+        return Answer.from_dict({**self.body, "question": question})
 
-    def document(self, doc_id: str) -> dict[str, Any]:
+    def document(self, doc_id: str) -> Any:
         raise RequestRejected("not found")
 
     def titles(self) -> dict[str, str]:
@@ -388,6 +390,27 @@ def test_short_answer_is_marked_inside_the_answer_case_insensitively():
     assert "The envoy is **dmitry rogozin**." in out.getvalue()
 
 
+def test_a_pdf_citation_shows_its_page():
+    cite = {"n": 1, "title": "Lighthouses", "start": 90, "end": 155, "quote": "Gull Point Light"}
+    session, out, _ = session_for(
+        {
+            "answerable": True,
+            "answer": "Gull Point Light stands 41 metres tall.",
+            "short_answer": "41 metres",
+            "confidence": 0.9,
+            "citations": [
+                {**cite, "doc_id": "lighthouse.pdf", "page": 2},
+                {**cite, "n": 2, "doc_id": "notes.txt", "page": None},
+            ],
+            "passages": [],
+        }
+    )
+    session.handle("How tall is Gull Point Light?")
+    text = out.getvalue()
+    assert "[1] Lighthouses (lighthouse.pdf, p. 2, chars 90-155)" in text
+    assert "[2] Lighthouses (notes.txt, chars 90-155)" in text
+
+
 def test_commands_without_an_answer_explain_themselves():
     session, _, err = session_for({})
     for line in ["/sources", "/open 1", "/k 51", "/nope"]:
@@ -411,7 +434,7 @@ def test_normalise_url(url: str, expected: str):
 
 @pytest.mark.parametrize("url", ["ftp://host", "http://", "http://host:port", ""])
 def test_normalise_url_rejects(url: str):
-    with pytest.raises(ChatError, match="bad --url"):
+    with pytest.raises(InvalidSetting, match="bad --url"):
         normalise_url(url)
 
 

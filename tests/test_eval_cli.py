@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from qa import eval_cli
+from qa.clients import DocumentText
+from qa.errors import BadResponse, RequestRejected
 from qa.eval_cli import main
-from qa.eval_runner import AskFailed
 from qa.evaluation import answer_hit, contains_answer, normalize
+from qa.schema import Answer
 
 QUESTIONS = Path(__file__).parent / "fixtures" / "eval" / "questions.jsonl"
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -198,29 +200,37 @@ class FakeBackend:
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "index": {"built_at": "fixed"}}
 
-    def ask(self, question: str, top_k: int) -> dict[str, Any]:
+    def ask(self, question: str, top_k: int) -> Answer:
         self.asked.append(question)
         if any(normalize(q) in normalize(question) for q in self.fail):
-            raise AskFailed("HTTP 500: boom")
+            raise BadResponse("server said: boom", status=500, detail="boom")
+        return Answer.from_dict(self.body(question))
+
+    def body(self, question: str) -> dict[str, Any]:
+        cite = {"n": 1, "doc_id": "d", "title": "D", "start": 0, "end": 6, "quote": "Anders"}
+        passage = {"rank": 1, "doc_id": "002_04c91fd3f0a7243f.txt", "chunk_id": 0, "start": 0}
         return {
+            "question": question,
             "answerable": True,
             "answer": self.text,
             "short_answer": "Lavrov",
             "confidence": 0.7,
-            "citations": [{"n": 1, "doc_id": "d", "start": 0, "end": 6, "quote": "Anders"}],
-            "passages": [{"rank": 1, "doc_id": "002_04c91fd3f0a7243f.txt", "text": self.text}],
+            "citations": [cite],
+            "passages": [{**passage, "end": len(self.text), "score": 1.0, "text": self.text}],
             "timings_ms": {"total": 1.0},
         }
 
-    def document_text(self, doc_id: str) -> str | None:
-        return self.text if doc_id == "d" else None
+    def document(self, doc_id: str) -> DocumentText:
+        if doc_id != "d":
+            raise RequestRejected(f"no document with id {doc_id!r}")
+        return DocumentText(doc_id, doc_id, self.text)
 
 
 def test_failed_questions_are_reported_then_retried_on_resume(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend = FakeBackend(fail={"capital of Australia"})
-    monkeypatch.setattr(eval_cli, "LocalBackend", lambda index_dir: backend)
+    monkeypatch.setattr(eval_cli.LocalClient, "open", lambda settings, build: backend)
     out = tmp_path / "run"
     assert _run(QUESTIONS, "--out", out) == 0
     f = _report(out)["figures"]
@@ -241,7 +251,7 @@ def test_a_line_cut_short_by_a_crash_is_asked_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend = FakeBackend()
-    monkeypatch.setattr(eval_cli, "LocalBackend", lambda index_dir: backend)
+    monkeypatch.setattr(eval_cli.LocalClient, "open", lambda settings, build: backend)
     out = tmp_path / "run"
     assert _run(QUESTIONS, "--out", out, "--concurrency", "4") == 0
     lines = (out / "questions.jsonl").read_text().splitlines()
@@ -255,15 +265,17 @@ def test_a_line_cut_short_by_a_crash_is_asked_again(
 class SeedDocsBackend(FakeBackend):
     """The fake answers, with the seed articles served as documents."""
 
-    def document_text(self, doc_id: str) -> str | None:
+    def document(self, doc_id: str) -> DocumentText:
         path = SEEDS / doc_id
-        return path.read_text(encoding="utf-8") if path.is_file() else super().document_text(doc_id)
+        if path.is_file():
+            return DocumentText(doc_id, doc_id, path.read_text(encoding="utf-8"))
+        return super().document(doc_id)
 
 
 def test_overlap_terciles_are_printed_and_tabled(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(eval_cli, "LocalBackend", lambda index_dir: SeedDocsBackend())
+    monkeypatch.setattr(eval_cli.LocalClient, "open", lambda settings, build: SeedDocsBackend())
     out = tmp_path / "run"
     assert _run(QUESTIONS, "--out", out) == 0
     # Overlaps of the six answerable fixture questions: t-08 1/3, t-04 2/3, the rest 1.
@@ -309,8 +321,8 @@ class GatedBackend(FakeBackend):
         super().__init__()
         self.with_closest = with_closest
 
-    def ask(self, question: str, top_k: int) -> dict[str, Any]:
-        response = super().ask(question, top_k)
+    def body(self, question: str) -> dict[str, Any]:
+        response = super().body(question)
         response["passages"][0]["text"] = self.passage
         if "NATO" in question:
             response.update(answerable=False, answer=None, short_answer=None, citations=[])
@@ -322,7 +334,7 @@ class GatedBackend(FakeBackend):
 def test_baselines_are_printed_and_tabled_beside_the_product(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(eval_cli, "LocalBackend", lambda index_dir: GatedBackend())
+    monkeypatch.setattr(eval_cli.LocalClient, "open", lambda settings, build: GatedBackend())
     out = tmp_path / "run"
     assert _run(QUESTIONS, "--out", out) == 0
     # The product answers only t-05 right (Lavrov) and abstains on t-01 and t-08, whose closest
@@ -356,7 +368,7 @@ def test_baselines_are_printed_and_tabled_beside_the_product(
 def test_never_abstain_is_n_a_when_no_response_says_what_came_closest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(eval_cli, "LocalBackend", lambda index_dir: GatedBackend(False))
+    monkeypatch.setattr(eval_cli.LocalClient, "open", lambda settings, build: GatedBackend(False))
     out = tmp_path / "run"
     assert _run(QUESTIONS, "--out", out) == 0
     f = _report(out)["figures"]
@@ -376,7 +388,7 @@ def test_never_abstain_is_n_a_when_no_response_says_what_came_closest(
 def test_no_overlap_section_without_gold_sentences(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(eval_cli, "LocalBackend", lambda index_dir: FakeBackend())
+    monkeypatch.setattr(eval_cli.LocalClient, "open", lambda settings, build: FakeBackend())
     out = tmp_path / "run"
     assert _run(QUESTIONS, "--out", out) == 0
     assert _report(out)["figures"]["overlap_terciles"] == []
@@ -396,13 +408,13 @@ class RecordingSession:
 
 
 def test_http_document_ids_quote_each_segment_and_keep_slashes() -> None:
-    from qa.eval_runner import HttpBackend
+    from qa.clients import HttpClient
 
-    backend = HttpBackend("http://qa.example/")
+    backend = HttpClient("http://qa.example/")
     session = RecordingSession()
     backend._local.session = session
-    assert backend.document_text("Sky_(United Kingdom)/3") == "raw"
-    assert backend.document_text("a?b#c.txt") == "raw"
+    assert backend.document("Sky_(United Kingdom)/3").text == "raw"
+    assert backend.document("a?b#c.txt").text == "raw"
     assert session.urls == [
         "http://qa.example/api/documents/Sky_%28United%20Kingdom%29/3",
         "http://qa.example/api/documents/a%3Fb%23c.txt",

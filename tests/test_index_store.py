@@ -17,15 +17,14 @@ from qa.pipeline import QAPipeline, build_index
 from qa.store import (
     CURRENT,
     MANIFEST,
-    SENTENCE_VECTORS,
-    STORE,
+    IndexContents,
     check_settings,
     live_build,
-    load_store,
     read_manifest,
     write_build,
     write_manifest,
 )  # fmt: skip
+from qa.store.contents import SENTENCE_VECTORS, STORE
 
 TINY_CORPUS = {
     "comets.txt": "Comets of the outer system\n\nHalley's Comet returns every 76 years. "
@@ -255,8 +254,12 @@ def test_build_index_skips_an_unchanged_corpus_and_rebuilds_when_asked_or_stale(
     corpus = tmp_path / "corpus"
     shutil.copytree(tiny_settings.corpus, corpus)
     settings = copy_index(tiny_settings, tmp_path / "index").with_overrides(corpus=corpus)
+    # Another corpus folder with the same documents: re-pointed, nothing re-embedded.
+    moved = build_index(settings, progress=False)
+    assert moved.built and (moved.added, moved.updated, moved.unchanged) == (0, 0, 2)
     live = live_build(settings.index_dir)
     manifest = read_manifest(settings.index_dir)
+    assert manifest["corpus"] == str(corpus.resolve())
 
     again = build_index(settings, progress=False)
     assert not again.built and again.folder == live and again.chunks == manifest["counts"]["chunks"]
@@ -277,16 +280,14 @@ def test_build_index_skips_an_unchanged_corpus_and_rebuilds_when_asked_or_stale(
     assert "2061" in pipeline.search("return in 2061", top_k=1)[0].chunk.text
 
 
-def test_build_with_other_settings_is_not_current(tiny_settings: Settings, tmp_path: Path) -> None:
-    """A changed build setting makes the stored index stale, not current."""
-    from qa.ingest import corpus_fingerprint, load_corpus
-    from qa.pipeline import _current_manifest, build_settings
-
-    fingerprint = corpus_fingerprint(load_corpus(tiny_settings.corpus))
-    other = tiny_settings.with_overrides(chunk_tokens=99)
-    current = _current_manifest(tiny_settings.index_dir, build_settings(tiny_settings), fingerprint)
-    assert current is not None
-    assert _current_manifest(tiny_settings.index_dir, build_settings(other), fingerprint) is None
+def test_build_with_other_settings_rebuilds_everything(
+    tiny_settings: Settings, tmp_path: Path
+) -> None:
+    """A changed build setting re-embeds every document: nothing stored is reused."""
+    settings = copy_index(tiny_settings, tmp_path / "index").with_overrides(chunk_tokens=99)
+    report = build_index(settings, progress=False)
+    assert report.built and (report.added, report.unchanged) == (2, 0)
+    assert read_manifest(settings.index_dir)["settings"]["chunk_tokens"] == 99
 
 
 @pytest.mark.parametrize(
@@ -370,12 +371,15 @@ def test_damaged_index_is_an_index_mismatch(
 def test_store_round_trip(tiny_settings: Settings) -> None:
     folder = live_build(tiny_settings.index_dir)
     assert folder is not None
-    documents, sentences, chunks, vectors = load_store(folder)
-    assert [d["doc_id"] for d in documents] == ["comets.txt", "deep/tides.md"]
+    contents = IndexContents.load(folder)
+    documents, sentences, chunks = contents.documents, contents.sentences, contents.chunks
+    vectors = contents.sentence_vectors
+    assert [d.doc_id for d in documents] == ["comets.txt", "deep/tides.md"]
     assert vectors.bare.shape == vectors.titled.shape == (len(sentences), 384)
+    assert contents.chunk_vectors.shape == (len(chunks), 384)
     # Titles change the embedding of sentences that do not start with them.
     assert not np.allclose(vectors.bare, vectors.titled)
-    raw = {d["doc_id"]: d["raw_text"] for d in documents}
+    raw = {d.doc_id: d.raw_text for d in documents}
     for s in sentences:
         assert raw[s.doc_id][s.start] == s.text[0]
     for c in chunks:

@@ -81,14 +81,24 @@ def test_documents_carry_a_valid_offset_map(tmp_path: Path) -> None:
     assert doc.raw_text[raw_start:raw_end] == "Some  body"
 
 
-def test_invalid_utf8_is_replaced_not_fatal(
+def test_damaged_utf8_is_replaced_not_fatal(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    write(tmp_path / "bad.txt", b"Bad \xff\xfe bytes in a headline\n\nStill readable text.\n")
+    write(
+        tmp_path / "bad.txt", "Café headline\n\nStill readable naïve text.\n".encode() + b"\xff\n"
+    )
     (doc,) = load_corpus(tmp_path)
     assert "\ufffd" in doc.raw_text
+    assert doc.title == "Café headline"  # UTF-8, not cp1252 "CafÃ©"
+    assert "Still readable naïve text." in doc.text
+    assert "bad.txt" in caplog.text and "U+FFFD" in caplog.text
+
+
+def test_bytes_that_are_not_utf8_are_decoded_not_replaced(tmp_path: Path) -> None:
+    write(tmp_path / "bad.txt", b"Bad \xff\xfe bytes in a headline\n\nStill readable text.\n")
+    (doc,) = load_corpus(tmp_path)
+    assert "\ufffd" not in doc.raw_text
     assert "Still readable text." in doc.text
-    assert "bad.txt" in caplog.text and "UTF-8" in caplog.text
 
 
 def test_documents_are_sorted_by_doc_id(tmp_path: Path) -> None:
@@ -186,14 +196,16 @@ def test_missing_path_is_a_corpus_error(tmp_path: Path) -> None:
 
 
 def test_empty_folder_is_a_corpus_error(tmp_path: Path) -> None:
-    with pytest.raises(CorpusError, match=r"no documents .*\.txt or \.md"):
+    with pytest.raises(CorpusError, match=r"no documents .*\.txt, \.md, \.pdf, \.html or \.docx"):
         load_corpus(tmp_path)
 
 
 def test_folder_with_only_ignored_files_is_a_corpus_error(tmp_path: Path) -> None:
     write(tmp_path / "notes.csv", "a,b\n")
     write(tmp_path / ".hidden.md", "# Hidden\n")
-    with pytest.raises(CorpusError, match="no documents"):
+    with pytest.raises(
+        CorpusError, match=r"no documents.*1 file skipped: notes\.csv \(unsupported"
+    ):
         load_corpus(tmp_path)
 
 

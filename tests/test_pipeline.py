@@ -92,7 +92,8 @@ def test_answer_to_dict_shape(fixture_pipeline: QAPipeline) -> None:
     }  # fmt: skip
     assert data["message"] is None
     assert data["answerable"] is True and data["short_answer"] == "Karl von Frisch"
-    assert set(data["citations"][0]) == {"n", "doc_id", "title", "start", "end", "quote"}
+    assert set(data["citations"][0]) == {"n", "doc_id", "title", "start", "end", "quote", "page"}
+    assert data["citations"][0]["page"] is None  # a .txt document has no pages
     assert data["citations"][0]["doc_id"] == "nested/bees.md"
     assert [p["rank"] for p in data["passages"]] == [1, 2]
     assert set(data["timings_ms"]) == {"retrieve", "answer", "total"}

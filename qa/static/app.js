@@ -85,12 +85,14 @@ function showError(message) {
   $("error").hidden = !message;
 }
 
-function sourceItem(n, title, docId, start, end, quote, extraMeta) {
+function sourceItem(n, title, docId, start, end, quote, extraMeta, page) {
   const open = () => openDocument(docId, start, end, quote);
   const link = el("button", { type: "button", class: "source-link", onclick: open },
     `[${n}] ${title}`);
+  // A PDF citation names its page, so a reader can find the quote in the original file too.
+  const where = page == null ? docId : `${docId}, p. ${page}`;
   const meta = el("span", { class: "source-meta" },
-    ` (${docId}, chars ${start}-${end})${extraMeta || ""}`);
+    ` (${where}, chars ${start}-${end})${extraMeta || ""}`);
   return el("li", { "data-doc-id": docId }, link, meta);
 }
 
@@ -106,7 +108,7 @@ function renderAnswer(data) {
     $("confidence-meter").value = data.confidence;
     $("confidence").textContent = data.confidence.toFixed(2);
     for (const c of data.citations) {
-      const item = sourceItem(c.n, c.title, c.doc_id, c.start, c.end, c.quote);
+      const item = sourceItem(c.n, c.title, c.doc_id, c.start, c.end, c.quote, "", c.page);
       item.append(el("p", { class: "quote" }, `“${c.quote.replace(/\s+/g, " ").trim()}”`));
       citations.append(item);
     }

@@ -1,0 +1,344 @@
+"""Building an index from a corpus, incrementally: only added and changed documents are chunked
+and embedded; unchanged ones keep their stored pieces (vectors included)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qa import __version__
+from qa.chunking import chunk_corpus
+from qa.config import DEFAULT_CORPUS, MODEL_NAME, TOKENIZER_NAME, Settings
+from qa.embedding import Embedder, MiniLMEmbedder
+from qa.errors import CorpusError, IndexUnavailable, UpdateRefused
+from qa.index import ChunkIndex
+from qa.ingest import scan_corpus, sha256_text
+from qa.schema import Document, SkippedFile
+from qa.store import (
+    FORMAT_VERSION,
+    DocumentPieces,
+    IndexContents,
+    IndexStore,
+    SentenceVectors,
+    StoredDocument,
+    changed_sources,
+    source_stats,
+)
+from qa.text import titled
+
+_embedder_lock = threading.Lock()
+_embedders: dict[int, Embedder] = {}
+
+
+def default_embedder(settings: Settings) -> Embedder:
+    """One model per process: loading it is the slow part of start-up."""
+    with _embedder_lock:
+        if settings.embed_batch_size not in _embedders:
+            _embedders[settings.embed_batch_size] = MiniLMEmbedder(settings.embed_batch_size)
+        return _embedders[settings.embed_batch_size]
+
+
+def build_settings(settings: Settings) -> dict[str, Any]:
+    """The settings an index is built with; loading refuses an index whose settings differ."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "model": MODEL_NAME,
+        "chunk_tokens": settings.chunk_tokens,
+        "chunk_overlap_sentences": settings.chunk_overlap_sentences,
+        "tokenizer": TOKENIZER_NAME,
+        "faiss_factory": settings.faiss_factory,
+    }
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What ``build_index`` did: ``built`` is False when the index was already up to date."""
+
+    built: bool
+    folder: Path
+    documents: int
+    chunks: int
+    seconds: float
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: tuple[SkippedFile, ...] = field(default=())
+
+    def summary(self) -> str:
+        return (
+            f"added {self.added}, updated {self.updated}, removed {self.removed}, "
+            f"unchanged {self.unchanged}"
+        )
+
+
+def corpus_of(settings: Settings, index_dir: Path | None = None) -> Path:
+    """The corpus to build from: the one given, else the one the index was built from, else the
+    sample articles. An index is never rebuilt from another corpus unless it is given.
+    """
+    if settings.corpus is not None:
+        return Path(settings.corpus)
+    store = IndexStore(index_dir or settings.index_dir)
+    try:
+        remembered = store.manifest().get("corpus")
+    except IndexUnavailable:
+        remembered = None
+    if not remembered:
+        return DEFAULT_CORPUS
+    corpus = Path(remembered)
+    if not corpus.exists():
+        raise CorpusError(
+            f"the index in {store.index_dir} was built from {corpus}, which no longer exists; "
+            "give --corpus (or QA_CORPUS) to build it from another corpus"
+        )
+    return corpus
+
+
+def build_index(
+    settings: Settings,
+    *,
+    force: bool = False,
+    progress: bool = True,
+    embedder: Embedder | None = None,
+) -> BuildReport:
+    """Bring the index in ``settings.index_dir`` up to date with its corpus (``corpus_of``).
+
+    ``force`` re-embeds everything. One build at a time per index folder; a failed or killed
+    build leaves the live index as it was.
+    """
+    store = IndexStore(settings.index_dir)
+    with store.lock(wait_message=f"qa: waiting for another build of {settings.index_dir}"):
+        return _build(store, settings, force=force, progress=progress, embedder=embedder)
+
+
+def _build(
+    store: IndexStore,
+    settings: Settings,
+    *,
+    force: bool,
+    progress: bool,
+    embedder: Embedder | None,
+) -> BuildReport:
+    started = time.perf_counter()
+    if embedder is None:
+        # Loading the model takes seconds: start it now, while the corpus and the stored index
+        # are read, so an update that must embed a little does not wait for it afterwards.
+        threading.Thread(target=default_embedder, args=(settings,), daemon=True).start()
+    corpus = corpus_of(settings).resolve()
+    expected = build_settings(settings)
+    ChunkIndex.check_factory(settings.faiss_factory)  # fail now, not after all the embedding
+    previous = None if force else store.previous(expected)
+    old_manifest, old_pieces = (previous[0], previous[1].pieces()) if previous else ({}, {})
+    sources = source_stats(corpus)
+    plan = _plan(corpus, sources, old_manifest, old_pieces, progress)
+    counts = plan.counts()
+
+    # Same documents from the same files: nothing to write. (Same documents from files moved or
+    # touched: a new build that embeds nothing, so the manifest's sources stay true.)
+    same_files = (old_manifest.get("corpus"), old_manifest.get("sources")) == (str(corpus), sources)
+    if previous is not None and not plan.fresh and not plan.removed and same_files:
+        n = len(plan.documents)
+        _say(progress, f"index in {store.index_dir} is up to date ({n} documents)")
+        folder = store.live()
+        assert folder is not None
+        return BuildReport(
+            False,
+            folder,
+            n,
+            old_manifest["counts"]["chunks"],
+            0.0,
+            unchanged=n,
+            skipped=plan.skipped,
+        )
+
+    _say(progress, f"{_summary(counts)} documents")
+    if plan.fresh or previous is None:
+        embedder = embedder or default_embedder(settings)
+        dim = embedder.dim
+    else:  # only removals or a moved corpus: nothing to embed
+        dim = int(old_manifest["model_dim"])
+    pieces = (
+        _embed([plan.fresh[i] for i in sorted(plan.fresh)], settings, embedder, progress)
+        if embedder is not None
+        else {}
+    )
+    contents = IndexContents.assemble(
+        [pieces.get(i) or old_pieces[i] for i in sorted(plan.documents)], dim
+    )
+    _say(progress, "writing the index (FAISS, BM25, store)")
+    folder = store.write(
+        contents,
+        {
+            "settings": expected,
+            "model_dim": dim,
+            "corpus": str(corpus),
+            "documents": {d.doc_id: d.sha256 for d in contents.documents},
+            "sources": sources,
+            "skipped": [s.to_dict() for s in plan.skipped],
+            "changes": counts,
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "build_seconds": round(time.perf_counter() - started, 2),
+            "qa_version": __version__,
+        },
+    )
+    seconds = time.perf_counter() - started
+    _say(progress, f"index written to {folder} in {seconds:.1f}s")
+    return BuildReport(
+        True,
+        folder,
+        len(contents.documents),
+        len(contents.chunks),
+        seconds,
+        skipped=plan.skipped,
+        **counts,
+    )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a build will hold, against what the live build holds."""
+
+    documents: dict[str, StoredDocument]  # every document of the new build, by doc_id
+    fresh: dict[str, Document]  # added or changed: to chunk and embed
+    added: int
+    removed: tuple[str, ...]
+    skipped: tuple[SkippedFile, ...]
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "added": self.added,
+            "updated": len(self.fresh) - self.added,
+            "removed": len(self.removed),
+            "unchanged": len(self.documents) - len(self.fresh),
+        }
+
+
+def _plan(
+    corpus: Path,
+    sources: dict[str, list[Any]],
+    old_manifest: dict[str, Any],
+    old_pieces: dict[str, DocumentPieces],
+    progress: bool,
+) -> _Plan:
+    """Read the corpus, except folder files whose bytes the live build already read (a folder
+    document's id is its path: its stored piece is kept), and compare with the live build.
+    """
+    old_sources = old_manifest.get("sources", {})
+    known = {
+        rel
+        for rel, (_, _, sha) in sources.items()
+        if rel in old_pieces and rel in old_sources and old_sources[rel][2] == sha
+    }
+    _say(progress, f"reading {corpus}" + (f" ({len(known)} files unchanged)" if known else ""))
+    scanned = scan_corpus(corpus, known=known if corpus.is_dir() else (), progress=progress)
+    documents = {d.doc_id: _stored(d) for d in scanned.documents}
+    documents.update({rel: old_pieces[rel].document for rel in scanned.known})
+    fresh = {
+        d.doc_id: d
+        for d in scanned.documents
+        if d.doc_id not in old_pieces or old_pieces[d.doc_id].document != documents[d.doc_id]
+    }
+    return _Plan(
+        documents=documents,
+        fresh=fresh,
+        added=sum(doc_id not in old_pieces for doc_id in fresh),
+        removed=tuple(doc_id for doc_id in old_pieces if doc_id not in documents),
+        skipped=tuple(scanned.skipped),
+    )
+
+
+def _stored(doc: Document) -> StoredDocument:
+    return StoredDocument(
+        doc_id=doc.doc_id,
+        title=doc.title,
+        raw_text=doc.raw_text,
+        sha256=sha256_text(doc.raw_text),
+        page_starts=tuple(doc.page_starts),
+    )
+
+
+def _embed(
+    docs: Sequence[Document], settings: Settings, embedder: Embedder, progress: bool
+) -> dict[str, DocumentPieces]:
+    """Chunk and embed ``docs``; each document's piece by doc_id."""
+    if not docs:
+        return {}
+    sentences, chunks = chunk_corpus(
+        docs,
+        budget=settings.chunk_tokens,
+        overlap=settings.chunk_overlap_sentences,
+        fits_model=embedder.fits,
+    )
+    title_of = {d.doc_id: d.title for d in docs}
+    chunk_vectors = embedder.encode(
+        [titled(title_of[c.doc_id], c.text) for c in chunks],
+        progress=progress,
+        desc="embedding chunks",
+    )
+    bare = embedder.encode(
+        [s.text for s in sentences], progress=progress, desc="embedding sentences"
+    )
+    titled_vectors = embedder.encode(
+        [titled(title_of[s.doc_id], s.text) for s in sentences],
+        progress=progress,
+        desc="embedding titled sentences",
+    )
+    # One contents of the new documents, cut into per-document pieces.
+    batch = IndexContents(
+        documents=tuple(_stored(d) for d in docs),
+        sentences=tuple(sentences),
+        chunks=tuple(chunks),
+        chunk_vectors=chunk_vectors,
+        sentence_vectors=SentenceVectors(bare, titled_vectors),
+    )
+    return batch.pieces()
+
+
+def _summary(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items())
+
+
+def _say(enabled: bool, message: str) -> None:
+    if enabled:
+        print(f"qa: {message}", file=sys.stderr, flush=True)
+
+
+def update_corpus(
+    settings: Settings,
+    change: Callable[[Path], str],
+    *,
+    embedder: Embedder | None = None,
+) -> tuple[str, BuildReport]:
+    """Apply ``change(corpus folder)`` and rebuild incrementally, both under the build lock, so
+    concurrent updates queue and never interleave; ``change`` returns what it did.
+
+    A crash between the two leaves the file changed and the old index live: it is reported
+    stale and the next build catches up.
+    """
+    store = IndexStore(settings.index_dir)
+    with store.lock():
+        if settings.corpus is None and store.live() is None:
+            raise UpdateRefused(
+                f"there is no index in {settings.index_dir} yet, so no corpus to change: build "
+                "one with `qa index --corpus <folder>` first"
+            )
+        corpus = corpus_of(settings)
+        if not corpus.is_dir():
+            raise UpdateRefused(
+                f"the corpus {corpus} is a single file, not a folder: documents cannot be "
+                "added or removed one by one; edit it and run `qa index`"
+            )
+        what = change(corpus)
+        return what, _build(store, settings, force=False, progress=False, embedder=embedder)
+
+
+def check_index(settings: Settings) -> list[dict[str, str]]:
+    """Corpus files added, changed or removed since the live build (``qa index --check``)."""
+    manifest = IndexStore(settings.index_dir).manifest()
+    corpus = corpus_of(settings)
+    return changed_sources(corpus, manifest.get("sources", {}))

@@ -1,0 +1,54 @@
+"""What every client offers, and the record of one document's text."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from qa.schema import Answer
+
+
+@dataclass(frozen=True)
+class DocumentText:
+    """One document as the service serves it: ``text`` is the raw text citations slice."""
+
+    doc_id: str
+    title: str
+    text: str
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], doc_id: str) -> DocumentText:
+        """Read ``GET /api/documents/<doc_id>``; ``ValueError`` if it holds no text."""
+        text = data.get("text")
+        if not isinstance(text, str):
+            raise ValueError(f"no text for document {doc_id!r}")
+        got = str(data.get("doc_id") or doc_id)
+        return cls(doc_id=got, title=str(data.get("title") or got), text=text)
+
+
+class Client(Protocol):
+    """A source of answers: the local index or a running server.
+
+    Errors are ``qa.errors.QAError``s: ``RequestRejected`` when the service refuses this one
+    question or document id, other ``ClientError``s when it cannot be reached or is not a qa
+    service, and the pipeline's own (``IndexUnavailable``...) in-process.
+    """
+
+    description: str
+
+    def health(self) -> dict[str, Any]:
+        """The ``GET /api/health`` body: status, counts, the index manifest summary."""
+        ...
+
+    def ask(self, question: str, top_k: int) -> Answer:
+        """The answer to one question, with ``top_k`` passages."""
+        ...
+
+    def document(self, doc_id: str) -> DocumentText:
+        """One document's raw text; ``RequestRejected`` for an unknown id."""
+        ...
+
+    def titles(self) -> dict[str, str]:
+        """Document titles by ``doc_id`` (passages carry only the id)."""
+        ...

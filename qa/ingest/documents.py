@@ -1,0 +1,57 @@
+"""Text → ``Document``: cleaning with the offset map, the title, and the corpus fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+
+from qa.cleaning import clean
+from qa.schema import Document
+from qa.text import split_sentences
+
+_TITLE_MAX_WORDS = 20
+_FALLBACK_TITLE_CHARS = 80
+
+
+def make_document(
+    doc_id: str,
+    raw: str,
+    *,
+    title: str | None = None,
+    markdown: bool = False,
+    page_starts: tuple[int, ...] = (),
+) -> Document:
+    """Clean ``raw`` and wrap it as a Document; the title comes from its first headline."""
+    cleaned = clean(raw, markdown=markdown)
+    return Document(
+        doc_id=doc_id,
+        title=title or derive_title(cleaned.text) or doc_id,
+        raw_text=raw,
+        text=cleaned.text,
+        offsets=cleaned.offsets,
+        page_starts=page_starts,
+    )
+
+
+def corpus_fingerprint(docs: list[Document]) -> dict[str, str]:
+    """``doc_id -> sha256`` of each document's raw text: what decides whether an index is stale."""
+    return {d.doc_id: sha256_text(d.raw_text) for d in docs}
+
+
+def sha256_text(text: str) -> str:
+    """Hex sha256 of ``text`` encoded as UTF-8."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def derive_title(text: str) -> str:
+    """The first paragraph if it reads as a headline, else the start of the first sentence."""
+    first_para = text.split("\n", 1)[0].strip()
+    if not first_para:
+        return ""
+    n_words = len(first_para.split())
+    if n_words <= _TITLE_MAX_WORDS and not first_para.endswith((".", "!", ",", ";", ":")):
+        return first_para
+    spans = split_sentences(text)
+    sentence = text[spans[0][0] : spans[0][1]] if spans else first_para
+    if len(sentence) <= _FALLBACK_TITLE_CHARS:
+        return sentence
+    return sentence[:_FALLBACK_TITLE_CHARS].rsplit(" ", 1)[0].rstrip(",;:—-– ") + "…"

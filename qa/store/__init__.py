@@ -1,0 +1,49 @@
+"""The index folder's one owner: what an index holds, how it is written, checked and replaced.
+
+- ``contents``: typed records of an index (documents, sentences, chunks, vectors), per-document
+  pieces for incremental builds;
+- ``folder``: the atomic build switch, the build lock, checksums, the manifest;
+- ``sources``: the corpus files a build came from, and which changed since;
+- ``local``: ``IndexStore``, which writes and loads builds with their FAISS and BM25 files.
+"""
+
+from qa.store.contents import (
+    DocumentPieces,
+    IndexContents,
+    SentenceVectors,
+    StoredDocument,
+)
+from qa.store.folder import (
+    CURRENT,
+    MANIFEST,
+    REBUILD_HINT,
+    check_settings,
+    live_build,
+    read_manifest,
+    write_build,
+    write_manifest,
+)
+from qa.store.local import IndexStore, LoadedIndex
+from qa.store.sources import changed_sources, source_stats
+
+FORMAT_VERSION = 5  # 4: titled passages, sentence BM25; 5: checksums, chunk vectors, page starts
+
+__all__ = [
+    "CURRENT",
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "REBUILD_HINT",
+    "DocumentPieces",
+    "IndexContents",
+    "IndexStore",
+    "LoadedIndex",
+    "SentenceVectors",
+    "StoredDocument",
+    "changed_sources",
+    "check_settings",
+    "live_build",
+    "read_manifest",
+    "source_stats",
+    "write_build",
+    "write_manifest",
+]

@@ -1,0 +1,154 @@
+"""``IndexStore``: the one owner of an index folder, on this machine (FAISS and BM25 files).
+
+It saves, loads, checks and replaces every artefact of a build and its manifest; nothing else
+knows a file name inside ``index_dir``.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qa.errors import IndexMismatch, IndexUnavailable
+from qa.index import SENTENCE_FILE, ChunkIndex
+from qa.lexical import SENTENCE_BM25_DIR, LexicalIndex
+from qa.store.contents import IndexContents
+from qa.store.folder import (
+    REBUILD_HINT,
+    build_lock,
+    check_settings,
+    checksums,
+    live_build,
+    read_manifest,
+    read_manifest_in,
+    remove_leftovers,
+    verify_checksums,
+    write_build,
+    write_manifest,
+)
+from qa.text import titled
+
+
+@dataclass(frozen=True)
+class LoadedIndex:
+    """A live build read back, checked and ready to search."""
+
+    folder: Path
+    manifest: dict[str, Any]
+    contents: IndexContents
+    dense: ChunkIndex  # chunks, titled
+    sentence_dense: ChunkIndex  # sentences, titled
+    lexical: LexicalIndex  # chunks, titled
+    sentence_lexical: LexicalIndex  # sentences, untitled
+
+
+class IndexStore:
+    """The index folder ``index_dir``: builds, the live one, its manifest and checks."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = Path(index_dir)
+
+    def live(self) -> Path | None:
+        """The live build's folder (a new one after every build), or None."""
+        return live_build(self.index_dir)
+
+    def manifest(self) -> dict[str, Any]:
+        """The live build's manifest; ``IndexUnavailable`` if there is none."""
+        return read_manifest(self.index_dir)
+
+    def lock(self, wait_message: str | None = None) -> AbstractContextManager[None]:
+        """Hold it around any change: one build or update at a time, across processes."""
+        return build_lock(self.index_dir, wait_message=wait_message)
+
+    def previous(self, expected: dict[str, Any]) -> tuple[dict[str, Any], IndexContents] | None:
+        """The live build's manifest and contents, to reuse; None when there is none, it was
+        built with other settings, or it is damaged (then everything is rebuilt).
+        """
+        try:
+            folder = self._live_or_raise()
+            manifest = read_manifest_in(folder)
+            check_settings(manifest, expected, self.index_dir)
+            verify_checksums(folder, manifest)
+            return manifest, IndexContents.load(folder)
+        except IndexUnavailable:
+            return None
+
+    def load(self, expected: dict[str, Any]) -> LoadedIndex:
+        """Read and check the live build: ``IndexUnavailable`` without one, ``IndexMismatch``
+        when it was built with other settings or any file fails its checksum.
+        """
+        try:
+            return self._load(self._live_or_raise(), expected)
+        except IndexMismatch:
+            # A build switched in while we read: the folder we resolved is gone. Read the new one.
+            again = self.live()
+            if again is None or not again.exists():
+                raise
+            return self._load(again, expected)
+
+    def write(self, contents: IndexContents, manifest: dict[str, Any]) -> Path:
+        """Derive FAISS and BM25 from ``contents``, write them with the contents and the
+        manifest (plus counts and checksums) into a new build, and make it live.
+
+        Hold ``lock()`` around it. Leftovers of killed builds are removed first.
+        """
+        remove_leftovers(self.index_dir)
+        factory = manifest["settings"]["faiss_factory"]
+        title_of = {d.doc_id: d.title for d in contents.documents}
+        chunk_texts = [titled(title_of[c.doc_id], c.text) for c in contents.chunks]
+        dense = ChunkIndex.build(contents.chunk_vectors, factory)
+        sentence_dense = ChunkIndex.build(contents.sentence_vectors.titled, factory)
+        lexical = LexicalIndex.build(chunk_texts)
+        # Untitled: every sentence of a document would otherwise match its title's words.
+        sentence_lexical = LexicalIndex.build([s.text for s in contents.sentences])
+
+        def write(folder: Path) -> None:
+            dense.save(folder)
+            sentence_dense.save(folder, SENTENCE_FILE)
+            lexical.save(folder)
+            sentence_lexical.save(folder, SENTENCE_BM25_DIR)
+            contents.save(folder)
+            counts = {
+                "documents": len(contents.documents),
+                "sentences": len(contents.sentences),
+                "chunks": len(contents.chunks),
+            }
+            write_manifest(folder, {**manifest, "counts": counts, "checksums": checksums(folder)})
+
+        return write_build(self.index_dir, write)
+
+    def _live_or_raise(self) -> Path:
+        folder = self.live()
+        if folder is None:
+            raise IndexUnavailable(
+                f"no index in {self.index_dir}: build one with `qa index` (or `make index`)"
+            )
+        return folder
+
+    def _load(self, folder: Path, expected: dict[str, Any]) -> LoadedIndex:
+        manifest = read_manifest_in(folder)
+        check_settings(manifest, expected, self.index_dir)
+        verify_checksums(folder, manifest)
+        contents = IndexContents.load(folder)
+        loaded = LoadedIndex(
+            folder=folder,
+            manifest=manifest,
+            contents=contents,
+            dense=ChunkIndex.load(folder),
+            sentence_dense=ChunkIndex.load(folder, SENTENCE_FILE),
+            lexical=LexicalIndex.load(folder, len(contents.chunks)),
+            sentence_lexical=LexicalIndex.load(folder, len(contents.sentences), SENTENCE_BM25_DIR),
+        )
+        sizes = {
+            "chunks": {len(contents.chunks), loaded.dense.size, len(contents.chunk_vectors)},
+            "sentences": {len(contents.sentences), loaded.sentence_dense.size},
+        }
+        wrong = [name for name, found in sizes.items() if len(found) != 1]
+        if wrong:
+            raise IndexMismatch(
+                f"the index in {folder} disagrees with itself on the number of "
+                f"{' and '.join(wrong)}; {REBUILD_HINT}"
+            )
+        return loaded

@@ -1,0 +1,225 @@
+"""The real server under slow, idle and malformed clients: it stays up, and every error is JSON.
+
+One gunicorn process (``qa serve --client-timeout 2``) over the seed index, driven through raw
+sockets where a well-behaved client library would not misbehave on purpose.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+import requests
+
+CLIENT_TIMEOUT = 2.0
+QUESTION = "How many people died in the airport bombing?"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(seed_settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """``qa serve`` with a short client timeout; yields (base URL, port)."""
+    port = _free_port()
+    log_path: Path = tmp_path_factory.mktemp("limits-server") / "server.log"
+    env = {**os.environ, "QA_INDEX_DIR": str(seed_settings.index_dir)}
+    if seed_settings.corpus is not None:
+        env["QA_CORPUS"] = str(seed_settings.corpus)
+    command = [sys.executable, "-m", "qa.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--client-timeout", str(CLIENT_TIMEOUT)]
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 120
+            while not _healthy(url):
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"the server exited:\n{log_path.read_text(errors='replace')}"
+                    )
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the server did not become healthy within 120 s")
+                time.sleep(0.5)
+            yield url, port
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/api/health", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _connect(port: int, stack: ExitStack, send: bytes = b"") -> socket.socket:
+    sock = stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=30))
+    if send:
+        sock.sendall(send)
+    return sock
+
+
+def _response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """Read one HTTP response from a raw socket: status, headers (lower-case names), body."""
+    response = http.client.HTTPResponse(sock)
+    try:
+        response.begin()
+        headers = {name.lower(): value for name, value in response.getheaders()}
+        return response.status, headers, response.read()
+    finally:
+        response.close()
+
+
+def _assert_json_error(status: int, headers: dict[str, str], body: bytes, want: int, code: str):
+    assert status == want, body
+    assert headers["content-type"].startswith("application/json")
+    error = json.loads(body)["error"]
+    assert error["code"] == code
+    assert isinstance(error["message"], str) and error["message"]
+    assert "Traceback" not in body.decode() and "<html" not in body.decode()
+
+
+def _ask(url: str, timeout: float) -> requests.Response:
+    return requests.post(f"{url}/api/ask", json={"question": QUESTION}, timeout=timeout)
+
+
+def test_idle_and_half_sent_connections_do_not_stall_questions(server):
+    url, port = server
+    with ExitStack() as stack:
+        for i in range(40):  # ten times the server's threads
+            _connect(
+                port, stack, b"POST /api/ask HTTP/1.1\r\nHost: x\r\nContent-" if i % 2 else b""
+            )
+        start = time.monotonic()
+        answer = _ask(url, timeout=30)
+        elapsed = time.monotonic() - start
+        assert requests.get(f"{url}/api/health", timeout=5).json()["status"] == "ok"
+    assert answer.status_code == 200 and "35" in answer.json()["answer"]
+    assert elapsed < 10
+
+
+def test_clients_that_never_hang_up_do_not_stall_the_server(server):
+    # Each gets a "Connection: close" response; gunicorn's own close drains such a socket on its
+    # event loop for up to 2 s, so 30 of them used to hold every other client for a minute.
+    url, port = server
+    with ExitStack() as stack:
+        for _ in range(30):
+            _connect(port, stack, b"GET /api/health HTTP/1.0\r\n\r\n")
+        time.sleep(0.5)
+        start = time.monotonic()
+        assert requests.get(f"{url}/api/health", timeout=10).status_code == 200
+        assert time.monotonic() - start < 3
+
+
+def test_a_request_head_that_never_completes_gets_408_json(server):
+    _, port = server
+    with ExitStack() as stack:
+        sock = _connect(port, stack, b"POST /api/ask HTTP/1.1\r\nHost: x\r\n")
+        start = time.monotonic()
+        status, headers, body = _response(sock)
+    assert CLIENT_TIMEOUT - 0.5 <= time.monotonic() - start < CLIENT_TIMEOUT + 5
+    _assert_json_error(status, headers, body, 408, "request_timeout")
+    assert headers["connection"] == "close"
+
+
+def test_a_body_that_never_completes_gets_408_json(server):
+    _, port = server
+    head = b"POST /api/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    with ExitStack() as stack:
+        sock = _connect(port, stack, head + b'Content-Length: 100\r\n\r\n{"quest')
+        status, headers, body = _response(sock)
+    _assert_json_error(status, headers, body, 408, "request_timeout")
+
+
+@pytest.mark.parametrize("complete", [True, False], ids=["whole", "never-ending"])
+def test_a_request_line_over_the_limit_is_414_json(server, complete):
+    _, port = server
+    line = b"GET /api/health?" + b"a" * 5000
+    with ExitStack() as stack:
+        sock = _connect(port, stack, line + (b" HTTP/1.1\r\nHost: x\r\n\r\n" if complete else b""))
+        _assert_json_error(*_response(sock), 414, "uri_too_long")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        b"".join(b"X-Field-%d: 1\r\n" % i for i in range(60)) + b"\r\n",  # too many
+        b"X-Big: " + b"a" * 9000 + b"\r\n\r\n",  # one too large
+        b"".join(b"X-Field-%d: 1\r\n" % i for i in range(60)),  # too many, never ending
+        b"X-Big: " + b"a" * 9000,  # too large, never ending
+    ],
+    ids=["many", "large", "many-never-ending", "large-never-ending"],
+)
+def test_too_many_or_too_large_header_fields_are_431_json(server, headers):
+    _, port = server
+    with ExitStack() as stack:
+        sock = _connect(port, stack, b"GET /api/health HTTP/1.1\r\nHost: x\r\n" + headers)
+        _assert_json_error(*_response(sock), 431, "request_header_fields_too_large")
+
+
+def test_a_malformed_request_line_is_400_json(server):
+    _, port = server
+    with ExitStack() as stack:
+        sock = _connect(port, stack, b"GET /api/health HTTP/9.x\r\nHost: x\r\n\r\n")
+        _assert_json_error(*_response(sock), 400, "bad_request")
+
+
+def test_deeply_nested_json_is_400_json(server):
+    url, _ = server
+    body = "[" * 1000 + "]" * 1000  # about 2 KB
+    response = requests.post(
+        f"{url}/api/ask", data=body, headers={"Content-Type": "application/json"}, timeout=10
+    )
+    _assert_json_error(
+        response.status_code,
+        {k.lower(): v for k, v in response.headers.items()},
+        response.content,
+        400,
+        "invalid_request",
+    )
+    assert requests.get(f"{url}/api/health", timeout=10).status_code == 200
+
+
+def test_405_names_the_allowed_methods(server):
+    url, _ = server
+    response = requests.get(f"{url}/api/ask", timeout=10)
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    allowed = {method.strip() for method in response.headers["Allow"].split(",")}
+    assert "POST" in allowed and "GET" not in allowed
+
+
+def test_keep_alive_connections_are_reused(server):
+    _, port = server
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        statuses = []
+        for _ in range(3):
+            conn.request("GET", "/api/health")
+            response = conn.getresponse()
+            response.read()
+            statuses.append(response.status)
+            if statuses == [200]:
+                first_socket = conn.sock
+        assert statuses == [200, 200, 200]
+        assert conn.sock is first_socket  # never reopened
+    finally:
+        conn.close()
