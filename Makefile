@@ -34,7 +34,7 @@ lint: install
 	$(BIN)/ruff format --check qa tests scripts
 
 # Issue 4's benchmark in one command: index SQuAD v1.1 dev (2,067 paragraphs), then answer 2,000
-# questions from the held-out articles (qa.splits), with progress; the report lands in reports/.
+# questions from the held-out articles (qa.eval.splits), with progress; the report lands in reports/.
 SQUAD_V1 ?= ../shared/bench/external/squad-v1.1-dev.json
 SQUAD_V2 ?= ../shared/bench/external/squad-v2.0-dev-rebuilt.json
 bench-squad: install

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from qa import __version__
-from qa.chunking import chunk_corpus
 from qa.config import DEFAULT_CORPUS, MODEL_NAME, TOKENIZER_NAME, Settings
 from qa.embedding import Embedder, MiniLMEmbedder
 from qa.errors import CorpusError, IndexUnavailable, UpdateRefused
-from qa.index import ChunkIndex
 from qa.ingest import scan_corpus, sha256_text
+from qa.ingest.chunking import chunk_corpus
 from qa.schema import Document, SkippedFile
 from qa.store import (
     FORMAT_VERSION,
@@ -29,6 +28,7 @@ from qa.store import (
     changed_sources,
     source_stats,
 )
+from qa.store.dense import ChunkIndex
 from qa.text import titled
 
 _embedder_lock = threading.Lock()

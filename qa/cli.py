@@ -18,11 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # chat and eval own their options; hand them everything after the sub-command.
     if argv and argv[0] == "chat":
-        from qa.chat import main as chat_main
+        from qa.chat.terminal import main as chat_main
 
         return chat_main(argv[1:])
     if argv and argv[0] == "eval":
-        from qa.eval_cli import main as eval_main
+        from qa.eval.cli import main as eval_main
 
         return eval_main(argv[1:])
     args = _parser().parse_args(argv)

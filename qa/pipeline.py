@@ -8,21 +8,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qa.answer import Evidence, Reader
 from qa.build import BuildReport, build_index, build_settings, default_embedder
-from qa.cleaning import display_form
 from qa.config import Settings
 from qa.embedding import Embedder, set_torch_threads
 from qa.errors import CorpusError, DocumentNotFound, IndexMismatch, InvalidRequest
-from qa.language import (
+from qa.ingest.cleaning import display_form
+from qa.read.answer import Evidence, Reader
+from qa.read.language import (
     SEARCH_TERMS_MESSAGE,
     looks_like_search_terms,
     non_english_language,
     unsupported_message,
 )
-from qa.reader_model import ReaderModel
-from qa.reranker import load_cross_encoder
-from qa.retrieval import Retriever
+from qa.read.reader_model import ReaderModel
+from qa.read.reranker import load_cross_encoder
+from qa.read.retrieval import Retriever
 from qa.schema import Answer, Hit
 from qa.store import IndexStore, changed_sources
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if (ROOT / "qa" / "__init__.py").exists():
     sys.path.insert(0, str(ROOT))
 
-from qa.chat import main  # noqa: E402 - needs the path set up above
+from qa.chat.terminal import main  # noqa: E402 - needs the path set up above
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,7 +10,7 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from qa.eval_cli import main
+from qa.eval.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

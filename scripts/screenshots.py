@@ -21,11 +21,11 @@ if (ROOT / "qa" / "__init__.py").exists():
 from playwright.sync_api import sync_playwright  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
-from qa import chat_render as render  # noqa: E402
-from qa.api import create_app  # noqa: E402
-from qa.chat import PROMPT, ChatSession  # noqa: E402
+from qa.chat import render  # noqa: E402
+from qa.chat.terminal import PROMPT, ChatSession  # noqa: E402
 from qa.clients import LocalClient  # noqa: E402
 from qa.config import Settings  # noqa: E402
+from qa.serve.api import create_app  # noqa: E402
 
 QUESTION = "Who is Russia's envoy to NATO?"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]

@@ -7,7 +7,7 @@ reader model.
         --index-dir build/squad-v1.1 --seeds ../shared/eval/seeds-dev.jsonl --seeds-index index
 
 Fitted on questions the cross-encoder never saw, those of the fit articles' calibration fifth
-(qa.splits): SQuAD v1.1's answerable questions as asked, the same questions with their gold
+(qa.eval.splits): SQuAD v1.1's answerable questions as asked, the same questions with their gold
 paragraph hidden from the reader (unanswerable, yet about what the collection holds; weight
 --hidden-weight), and the seeds development set (weight --seeds-weight). SQuAD v2.0's
 unanswerable questions, written to look answerable from their paragraph, are only reported: fitted
@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from qa.config import Settings  # noqa: E402
+from qa.eval.questions import Question, load_questions  # noqa: E402
+from qa.eval.splits import article_titles, calibration_article, split_of  # noqa: E402
 from qa.pipeline import QAPipeline  # noqa: E402
-from qa.questions import Question, load_questions  # noqa: E402
-from qa.reader_model import GATE_FEATURES, ReaderModel  # noqa: E402
-from qa.reader_training import fit_gate, gate_rows  # noqa: E402
-from qa.splits import article_titles, calibration_article, split_of  # noqa: E402
+from qa.read.reader_model import GATE_FEATURES, ReaderModel  # noqa: E402
+from qa.train.reader_training import fit_gate, gate_rows  # noqa: E402
 
 PACKAGED = Path(__file__).resolve().parent.parent / "qa" / "reader_model.json"
 

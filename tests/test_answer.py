@@ -7,14 +7,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa import answer_types
-from qa.answer import Evidence, Reader, TermStats, confidence_features, question_terms
-from qa.answer_types import candidate_spans, expected_type
-from qa.cleaning import display_form
+from qa.ingest.cleaning import display_form
 from qa.pipeline import QAPipeline
-from qa.reader_model import FEATURES, HAND_SET, ReaderModel
+from qa.read import answer_types
+from qa.read.answer import Evidence, Reader, TermStats, confidence_features, question_terms
+from qa.read.answer_types import candidate_spans, expected_type
+from qa.read.reader_model import FEATURES, HAND_SET, ReaderModel
+from qa.read.short_answer import short_answer
 from qa.schema import Answer, Chunk, Hit, Sentence
-from qa.short_answer import short_answer
 
 
 def assert_citations_valid(pipeline: QAPipeline, answer: Answer) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from qa import answer_types
-from qa.answer import question_terms
-from qa.answer_types import (
+from qa.read import answer_types
+from qa.read.answer import question_terms
+from qa.read.answer_types import (
     DATE,
     DURATION,
     NAME,
@@ -19,7 +19,7 @@ from qa.answer_types import (
     candidate_spans,
     expected_type,
 )
-from qa.short_answer import short_answer
+from qa.read.short_answer import short_answer
 
 
 def texts(sentence: str, kind: str) -> list[str]:

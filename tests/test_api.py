@@ -10,8 +10,8 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
-from qa.api import create_app
 from qa.config import Settings
+from qa.serve.api import create_app
 
 SPEC = json.loads((Path(__file__).resolve().parent.parent / "qa" / "openapi.json").read_text())
 

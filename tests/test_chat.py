@@ -16,8 +16,8 @@ from typing import Any
 import pexpect
 import pytest
 
-from qa import chat_render as render
-from qa.chat import ChatSession, main
+from qa.chat import render
+from qa.chat.terminal import ChatSession, main
 from qa.clients import HttpClient, normalise_url
 from qa.errors import InvalidSetting, RequestRejected
 from qa.schema import Answer

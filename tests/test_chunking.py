@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.chunking import chunk_corpus, chunk_document, sentence_spans, tiktoken_counter
-from qa.cleaning import display_form
 from qa.ingest import load_corpus, make_document
+from qa.ingest.chunking import chunk_corpus, chunk_document, sentence_spans, tiktoken_counter
+from qa.ingest.cleaning import display_form
 from qa.schema import Chunk, Document, Sentence
 from qa.text import titled
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.cleaning import CleanText, clean, display_form, is_boilerplate
 from qa.ingest import make_document
+from qa.ingest.cleaning import CleanText, clean, display_form, is_boilerplate
 from qa.text import split_sentences
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"

@@ -19,7 +19,7 @@ from qa.errors import (
     RequestRejected,
     ServerUnreachable,
 )
-from qa.eval_runner import failure_text
+from qa.eval.runner import failure_text
 from qa.schema import Answer
 
 QUESTION = "Who is Russia's envoy to NATO?"
@@ -245,7 +245,7 @@ def test_eval_names_a_server_that_fails_its_health_check(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from qa.eval_cli import main
+    from qa.eval.cli import main
 
     monkeypatch.setattr(requests, "Session", lambda: FakeSession(reply))
     questions = Path(__file__).parent / "fixtures" / "eval" / "questions.jsonl"

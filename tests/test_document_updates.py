@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from qa.api import create_app
 from qa.build import build_index
 from qa.config import Settings
 from qa.ingest import sha256_text
 from qa.pipeline import QAPipeline
+from qa.serve.api import create_app
 from qa.store import read_manifest
 
 TOKEN = "s3cret-token"

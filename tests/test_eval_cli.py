@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from qa import eval_cli
 from qa.clients import DocumentText
 from qa.errors import BadResponse, RequestRejected
-from qa.eval_cli import main
-from qa.evaluation import answer_hit, contains_answer, normalize
+from qa.eval import cli as eval_cli
+from qa.eval.cli import main
+from qa.eval.evaluation import answer_hit, contains_answer, normalize
 from qa.schema import Answer
 
 QUESTIONS = Path(__file__).parent / "fixtures" / "eval" / "questions.jsonl"
@@ -422,7 +422,7 @@ def test_http_document_ids_quote_each_segment_and_keep_slashes() -> None:
 
 
 def test_deltas_cover_every_headline_figure_and_survive_missing_ones() -> None:
-    from qa.eval_report import HEADLINE, deltas, fmt_delta
+    from qa.eval.report import HEADLINE, deltas, fmt_delta
 
     old = {"answer": {"hit": 0.5}, "latency": {"client_ms": {"p95": 200.0}}}
     new = {"answer": {"hit": 0.75}, "latency": {"client_ms": {"p95": 150.0}}}

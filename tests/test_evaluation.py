@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qa.evaluation import (
+from qa.eval.evaluation import (
     Judgement,
     aggregate,
     answer_hit,
@@ -464,7 +464,7 @@ def test_overlap_terciles_carry_the_baselines() -> None:
 
 
 def test_abstention_curve_gives_each_thresholds_operating_point() -> None:
-    from qa.evaluation import abstention_curve
+    from qa.eval.evaluation import abstention_curve
 
     answerable = [j for j in RUN if j.answerable]  # confidences .95 .85 .10 .55
     unanswerable = [j for j in RUN if not j.answerable]  # .20 .90

@@ -11,8 +11,6 @@ import pytest
 
 from qa.config import Settings
 from qa.errors import IndexMismatch, IndexUnavailable
-from qa.index import CHUNK_FILE, ChunkIndex
-from qa.lexical import LexicalIndex
 from qa.pipeline import QAPipeline, build_index
 from qa.store import (
     CURRENT,
@@ -25,6 +23,8 @@ from qa.store import (
     write_manifest,
 )  # fmt: skip
 from qa.store.contents import SENTENCE_VECTORS, STORE
+from qa.store.dense import CHUNK_FILE, ChunkIndex
+from qa.store.lexical import LexicalIndex
 
 TINY_CORPUS = {
     "comets.txt": "Comets of the outer system\n\nHalley's Comet returns every 76 years. "

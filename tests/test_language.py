@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.language import looks_like_search_terms, non_english_language, unsupported_message
 from qa.pipeline import QAPipeline
+from qa.read.language import looks_like_search_terms, non_english_language, unsupported_message
 
 
 @pytest.mark.parametrize(

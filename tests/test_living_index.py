@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.api import create_app
 from qa.build import build_index, check_index
 from qa.config import Settings
 from qa.errors import CorpusError, IndexMismatch, IndexUnavailable, InvalidSetting
 from qa.ingest import sha256_text
-from qa.live import LivePipeline
 from qa.pipeline import QAPipeline, ensure_index
+from qa.serve.api import create_app
+from qa.serve.live import LivePipeline
 from qa.store import IndexContents, live_build, read_manifest
 
 CORPUS = {
@@ -339,7 +339,7 @@ def test_unchanged_files_are_not_read_again(
 
 def test_artefacts_that_disagree_in_size_are_a_mismatch_not_a_crash(living: Settings) -> None:
     """Even with checksums that match (rewritten by hand), sizes are checked against each other."""
-    from qa.index import ChunkIndex
+    from qa.store.dense import ChunkIndex
     from qa.store.folder import checksums, read_manifest_in, write_manifest
 
     folder = live_build(living.index_dir)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.eval_runner import DocumentCache, question_overlap
-from qa.evaluation import normalize
-from qa.questions import Question, load_questions
+from qa.eval.evaluation import normalize
+from qa.eval.questions import Question, load_questions
+from qa.eval.runner import DocumentCache, question_overlap
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.questions import Question, QuestionFileError, load_questions, sample
+from qa.eval.questions import Question, QuestionFileError, load_questions, sample
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eval"
 SHARED_EVAL = Path("/work/shared/eval/seeds-dev.jsonl")

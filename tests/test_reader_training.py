@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.reader_model import CONFIDENCE_FEATURES, FEATURES
-from qa.reader_training import (
+from qa.read.reader_model import CONFIDENCE_FEATURES, FEATURES
+from qa.train.reader_training import (
     Candidates,
     confidence_rows,
     fit_confidence,
@@ -47,8 +47,8 @@ def test_confidence_rows_hold_the_chosen_sentence_and_whether_it_is_right() -> N
 
 
 def test_fitted_gate_reads_only_meaning_features_and_honours_row_weights() -> None:
-    from qa.reader_model import GATE_FEATURES, MEANING_FEATURES
-    from qa.reader_training import fit_gate
+    from qa.read.reader_model import GATE_FEATURES, MEANING_FEATURES
+    from qa.train.reader_training import fit_gate
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, len(GATE_FEATURES)))

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from qa.answer import Reader
 from qa.errors import DependencyMissing
-from qa.reader_model import DEFAULT_RERANK, HAND_SET, Gate, ReaderModel
-from qa.reranker import PACKAGED, AnswerSpan, CrossEncoder, best_span, load_cross_encoder
+from qa.read.answer import Reader
+from qa.read.reader_model import DEFAULT_RERANK, HAND_SET, Gate, ReaderModel
+from qa.read.reranker import PACKAGED, AnswerSpan, CrossEncoder, best_span, load_cross_encoder
 from qa.schema import Chunk, Hit, Sentence
 
 
@@ -171,7 +171,7 @@ def test_gate_round_trips_through_the_model_file(tmp_path) -> None:
 def test_pick_puts_a_positive_first_then_the_hardest_negatives() -> None:
     import random
 
-    from qa.reranker_training import Group, pick
+    from qa.train.reranker_training import Group, pick
 
     group = Group("q", ("right",), tuple(f"wrong {i}" for i in range(10)))
     picked = pick(group, 6, random.Random(0))
@@ -183,14 +183,14 @@ def test_pick_puts_a_positive_first_then_the_hardest_negatives() -> None:
 def test_pick_with_few_negatives_takes_them_all() -> None:
     import random
 
-    from qa.reranker_training import Group, pick
+    from qa.train.reranker_training import Group, pick
 
     picked = pick(Group("q", ("a", "b"), ("x", "y")), 6, random.Random(0))
     assert picked[0] in {"a", "b"} and picked[1:] == ["x", "y"]
 
 
 def test_fit_mix_finds_the_weight_that_picks_the_right_sentences() -> None:
-    from qa.reranker_training import Reread, fit_mix
+    from qa.train.reranker_training import Reread, fit_mix
 
     # The cross-encoder alone picks wrong in the second question; a little of the linear
     # score fixes it; too much of it breaks the first.
@@ -248,7 +248,7 @@ def test_best_span_keeps_start_before_end_and_skips_the_heading() -> None:
 
 
 def test_answer_tokens_cover_the_answer_or_say_it_was_cut() -> None:
-    from qa.reranker_training import answer_tokens
+    from qa.train.reranker_training import answer_tokens
 
     offsets = [(0, 0), (0, 3), (4, 9), (10, 14), (0, 0)]
     passage = [False, True, True, True, False]
@@ -260,7 +260,7 @@ def test_answer_tokens_cover_the_answer_or_say_it_was_cut() -> None:
 def test_group_loss_adds_a_pointwise_term_that_pins_the_level() -> None:
     import torch
 
-    from qa.reranker_training import group_loss
+    from qa.train.reranker_training import group_loss
 
     # The same order at two levels: the softmax cannot tell them apart, the pointwise term can.
     low = torch.tensor([-1.0, -5.0, -5.0])
@@ -277,7 +277,7 @@ def test_group_loss_adds_a_pointwise_term_that_pins_the_level() -> None:
 def test_squad_groups_put_the_answer_sentence_first_with_its_answer_offsets(tmp_path) -> None:
     import json
 
-    from qa.squad_groups import squad_groups
+    from qa.train.squad_groups import squad_groups
 
     context = (
         "The bridge crosses the bay. It opened in 1937 after four years. "

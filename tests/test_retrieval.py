@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.index import ChunkIndex
-from qa.lexical import LexicalIndex
 from qa.pipeline import QAPipeline
-from qa.retrieval import Retriever, reciprocal_rank_fusion
+from qa.read.retrieval import Retriever, reciprocal_rank_fusion
 from qa.schema import Chunk
+from qa.store.dense import ChunkIndex
+from qa.store.lexical import LexicalIndex
 
 # --- reciprocal rank fusion ----------------------------------------------------------------------
 

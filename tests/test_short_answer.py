@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from qa import answer_types
-from qa.answer import question_terms
-from qa.short_answer import choose
+from qa.read import answer_types
+from qa.read.answer import question_terms
+from qa.read.short_answer import choose
 
 TEXT = "The lighthouse was designed by Robert Stevenson in 1811 on the coast of Scotland."
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa.cleaning import clean
+from qa.ingest.cleaning import clean
 from qa.text import STOPWORDS, content_terms, split_sentences, stem, titled, words
 
 

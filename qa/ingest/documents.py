@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from qa.cleaning import clean
+from qa.ingest.cleaning import clean
 from qa.schema import Document
 from qa.text import split_sentences
 

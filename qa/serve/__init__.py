@@ -3,7 +3,7 @@
 ``options`` holds the settings and the ``qa serve`` options (no gunicorn import, so the CLI stays
 light); ``runner`` starts gunicorn in this process with them; ``worker`` is the gthread worker that
 reads request heads in its event loop, bounds every wait on a client and answers the server's own
-errors as JSON; ``raw`` formats those answers. The Flask app itself is ``qa.api:create_app``.
+errors as JSON; ``raw`` formats those answers. The Flask app itself is ``qa.serve.api:create_app``.
 """
 
 from __future__ import annotations

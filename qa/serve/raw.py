@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from http import HTTPStatus
 
-# Codes as qa.api names them; the reason phrases are RFC 9110's.
+# Codes as qa.serve.api names them; the reason phrases are RFC 9110's.
 _CODES = {
     400: ("bad_request", "Bad Request"),
     403: ("forbidden", "Forbidden"),

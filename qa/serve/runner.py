@@ -28,7 +28,7 @@ class QAServer(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         # In each worker after the fork: the models load there, not in the master.
-        from qa.api import create_app
+        from qa.serve.api import create_app
 
         return create_app()
 

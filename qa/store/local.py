@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import IndexMismatch, IndexUnavailable
-from qa.index import SENTENCE_FILE, ChunkIndex
-from qa.lexical import SENTENCE_BM25_DIR, LexicalIndex
 from qa.store.contents import IndexContents
+from qa.store.dense import SENTENCE_FILE, ChunkIndex
 from qa.store.folder import (
     REBUILD_HINT,
     build_lock,
@@ -28,6 +27,7 @@ from qa.store.folder import (
     write_build,
     write_manifest,
 )
+from qa.store.lexical import SENTENCE_BM25_DIR, LexicalIndex
 from qa.text import titled
 
 

@@ -1,4 +1,4 @@
-"""Fine-tuning the bundled MiniLM as the reader's cross-encoder (see ``qa.reranker``).
+"""Fine-tuning the bundled MiniLM as the reader's cross-encoder (see ``qa.read.reranker``).
 
 Each training example is one question's group of candidate sentences, as the reader sees them: one
 that holds a gold answer, the hardest others by the linear ranker's score, and one at random. The
@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.reranker import HEAD_FILE, MAX_TOKENS, mean_pool
+from qa.read.reranker import HEAD_FILE, MAX_TOKENS, mean_pool
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,9 @@ def train(
     provenance: dict | None = None,
     log: Callable[[str], None] = print,
 ) -> None:
-    """Fine-tune ``base_model`` on ``groups`` and write a ``qa.reranker`` folder to ``out``.
+    """Fine-tune ``base_model`` on ``groups`` and write a ``qa.read.reranker`` folder to ``out``.
 
-    ``base_model`` is a plain encoder folder, or a ``qa.reranker`` folder whose heads
+    ``base_model`` is a plain encoder folder, or a ``qa.read.reranker`` folder whose heads
     (``head.json``) training starts from.
     """
     import torch
@@ -247,7 +247,7 @@ def answer_tokens(
 
 
 def save(encoder, tokenizer, head, span_head, scale: float, out: Path, provenance: dict) -> None:
-    """Write the folder ``qa.reranker.CrossEncoder`` loads; the scale is folded into the head.
+    """Write the folder ``qa.read.reranker.CrossEncoder`` loads; the scale is folded into the head.
 
     The encoder is stored in float16 (half the size in git; scores move by under 0.01 logit).
     """

@@ -16,10 +16,10 @@ from scipy.optimize import minimize
 from sklearn.linear_model import LogisticRegression
 from tqdm import tqdm
 
-from qa.evaluation import contains_answer
+from qa.eval.evaluation import contains_answer
+from qa.eval.questions import Question
 from qa.pipeline import QAPipeline
-from qa.questions import Question
-from qa.reader_model import (
+from qa.read.reader_model import (
     CONFIDENCE_FEATURES,
     FEATURES,
     GATE_FEATURES,

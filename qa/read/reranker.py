@@ -156,7 +156,7 @@ def mean_pool(hidden, attention_mask):
     return (hidden * mask).sum(1) / mask.sum(1)
 
 
-PACKAGED = Path(__file__).resolve().parent / "models" / "cross-encoder"
+PACKAGED = Path(__file__).resolve().parent.parent / "models" / "cross-encoder"  # qa/models/
 OFF = "off"
 
 

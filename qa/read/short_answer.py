@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from qa import answer_types
+from qa.read import answer_types
 from qa.text import content_terms, stem, words
 
 # Share of a candidate span's words that must be absent from the question.

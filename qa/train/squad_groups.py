@@ -17,8 +17,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.reranker_training import Group
 from qa.text import content_terms, split_sentences, titled
+from qa.train.reranker_training import Group
 
 # Negatives kept per group: same paragraph first, then the article's best lexical matches.
 SAME_PARAGRAPH = 4

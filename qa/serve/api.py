@@ -6,6 +6,7 @@ import hmac
 import json
 import logging
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request, send_from_directory
@@ -22,12 +23,13 @@ from qa.errors import (
     UpdateRefused,
     UpdatesOff,
 )
-from qa.live import LivePipeline
 from qa.pipeline import QAPipeline
+from qa.serve.live import LivePipeline
 from qa.updates import checked_doc_id, delete_document, is_text_id, put_document
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
+STATIC_FOLDER = str(Path(__file__).resolve().parent.parent / "static")  # qa/static: the page
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # PUT /api/documents/<id>: a whole PDF or DOCX
 _STATUS = {
     InvalidRequest: 400,
@@ -58,7 +60,7 @@ def create_app(
     ``test_config`` may hold ``QA_SETTINGS`` (a ``Settings``) and any Flask config keys. Without
     an index the app still starts and answers 503 with how to build one.
     """
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=STATIC_FOLDER)
     app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     if test_config:
         app.config.update(test_config)

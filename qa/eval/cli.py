@@ -16,7 +16,9 @@ from qa import __version__
 from qa.clients import Client, HttpClient, LocalClient
 from qa.config import Settings
 from qa.errors import ClientError, QAError, ServerUnreachable
-from qa.eval_report import (
+from qa.eval.evaluation import Judgement, aggregate
+from qa.eval.questions import Question, load_questions, sample
+from qa.eval.report import (
     BASELINES_HEADER,
     TERCILE_HEADER,
     baseline_rows,
@@ -29,16 +31,14 @@ from qa.eval_report import (
     tercile_rows,
     write_report,
 )
-from qa.eval_runner import (
+from qa.eval.runner import (
     RECORDS,
     RunState,
     now_iso,
     open_run,
     run_questions,
 )
-from qa.evaluation import Judgement, aggregate
-from qa.questions import Question, load_questions, sample
-from qa.splits import SPLITS, question_ids
+from qa.eval.splits import SPLITS, question_ids
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,10 +17,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from qa.cleaning import clean
 from qa.clients import Client
 from qa.errors import ClientError, QAError, RunMismatch
-from qa.evaluation import (
+from qa.eval.evaluation import (
     Judgement,
     contains_answer,
     failed,
@@ -28,7 +27,8 @@ from qa.evaluation import (
     term_overlap,
     top_sentence,
 )
-from qa.questions import Question
+from qa.eval.questions import Question
+from qa.ingest.cleaning import clean
 from qa.schema import Answer
 from qa.text import split_sentences
 

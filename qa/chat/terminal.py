@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from qa import chat_render as render
+from qa.chat import render
 from qa.clients import Client, HttpClient, LocalClient
 from qa.config import Settings
 from qa.errors import InvalidSetting, QAError, RequestRejected

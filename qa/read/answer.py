@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from qa import answer_types, short_answer
-from qa.reader_model import ReaderModel
+from qa.read import answer_types, short_answer
+from qa.read.reader_model import ReaderModel
 from qa.schema import Citation, Hit, Sentence, page_of
 from qa.text import STOPWORDS, content_terms, stem, titled, words
 
@@ -33,7 +33,7 @@ _NEIGHBOUR_GAIN = 0.2
 
 class PairScorer(Protocol):
     """Scores how well each passage answers a question, and where in it the answer lies
-    (``qa.reranker.CrossEncoder``).
+    (``qa.read.reranker.CrossEncoder``).
     """
 
     def read(

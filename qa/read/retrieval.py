@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from qa.index import ChunkIndex
-from qa.lexical import LexicalIndex
 from qa.schema import Chunk, Hit
+from qa.store.dense import ChunkIndex
+from qa.store.lexical import LexicalIndex
 
 
 def reciprocal_rank_fusion(

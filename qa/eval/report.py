@@ -294,7 +294,7 @@ def _split_line(split: str | None) -> list[str]:
     if not split:
         return []
     return [
-        f"- split: {split} articles only (qa.splits: CRC-32 parity of the article title; the reader "
+        f"- split: {split} articles only (qa.eval.splits: CRC-32 parity of the article title; the reader "
         "model is fitted on 'fit' articles)"
     ]
 
