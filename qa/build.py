@@ -43,6 +43,11 @@ def default_embedder(settings: Settings) -> Embedder:
         return _embedders[settings.embed_batch_size]
 
 
+def _load_and_warm(settings: Settings) -> None:
+    """Load the model and run it once: a fresh process's first batch pays for setting torch up."""
+    default_embedder(settings).encode(["warm up"])
+
+
 def build_settings(settings: Settings) -> dict[str, Any]:
     """The settings an index is built with; loading refuses an index whose settings differ."""
     return {
@@ -128,7 +133,7 @@ def _build(
     if embedder is None:
         # Loading the model takes seconds: start it now, while the corpus and the stored index
         # are read, so an update that must embed a little does not wait for it afterwards.
-        threading.Thread(target=default_embedder, args=(settings,), daemon=True).start()
+        threading.Thread(target=_load_and_warm, args=(settings,), daemon=True).start()
     corpus = corpus_of(settings).resolve()
     expected = build_settings(settings)
     ChunkIndex.check_factory(settings.faiss_factory)  # fail now, not after all the embedding
@@ -225,8 +230,9 @@ def _plan(
     old_pieces: dict[str, DocumentPieces],
     progress: bool,
 ) -> _Plan:
-    """Read the corpus, except folder files whose bytes the live build already read (a folder
-    document's id is its path: its stored piece is kept), and compare with the live build.
+    """Read the corpus, except what the live build already holds as it is: folder files whose
+    bytes did not change (a folder document's id is its path) and SQuAD paragraphs whose text did
+    not (their stored pieces are kept); then compare with the live build.
     """
     old_sources = old_manifest.get("sources", {})
     known = {
@@ -235,7 +241,12 @@ def _plan(
         if rel in old_pieces and rel in old_sources and old_sources[rel][2] == sha
     }
     _say(progress, f"reading {corpus}" + (f" ({len(known)} files unchanged)" if known else ""))
-    scanned = scan_corpus(corpus, known=known if corpus.is_dir() else (), progress=progress)
+    scanned = scan_corpus(
+        corpus,
+        known=known if corpus.is_dir() else (),
+        known_texts={doc_id: piece.document.sha256 for doc_id, piece in old_pieces.items()},
+        progress=progress,
+    )
     documents = {d.doc_id: _stored(d) for d in scanned.documents}
     documents.update({rel: old_pieces[rel].document for rel in scanned.known})
     fresh = {

@@ -84,6 +84,7 @@ def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("english")
 
 
+@lru_cache(maxsize=1 << 17)  # words repeat (Zipf): indexing 13k texts stems a few thousand
 def stem(word: str) -> str:
     """Lower-cased Snowball stem of one word, possessive "'s" dropped.
 

@@ -7,15 +7,11 @@ repository's own ``index/``.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
+from servers import serving
 
 from qa.config import Settings
 from qa.pipeline import QAPipeline, build_index
@@ -73,47 +69,9 @@ def client(app):
     return app.test_client()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def live_server(seed_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real gunicorn process serving the seed index; yields its base URL."""
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    env = {
-        **os.environ,
-        "QA_INDEX_DIR": str(seed_settings.index_dir),
-        "QA_CORPUS": str(seed_settings.corpus),
-    }
-    command = [sys.executable, "-m", "qa.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    # A file, not a pipe: nobody reads the server's access log, and a full pipe would block it.
-    log = log_path.open("wb")
-    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            if proc.poll() is not None:
-                output = log_path.read_text(errors="replace")
-                raise RuntimeError(f"the server exited with {proc.returncode}:\n{output}")
-            try:
-                if requests.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass  # not listening yet, or the worker is still loading the model
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not become healthy within 120 s")
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    env = {"QA_INDEX_DIR": str(seed_settings.index_dir), "QA_CORPUS": str(seed_settings.corpus)}
+    with serving(env, tmp_path_factory.mktemp("server") / "server.log") as server:
+        yield server.url

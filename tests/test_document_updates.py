@@ -7,18 +7,15 @@ every worker must answer from the new state within its reload interval.
 from __future__ import annotations
 
 import io
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+from corpora import write_corpus
+from servers import Server, start_server
 
 from qa.build import build_index
 from qa.config import Settings
@@ -40,53 +37,12 @@ GLACIER = (
 
 
 def _corpus(folder: Path) -> Path:
-    for name, text in CORPUS.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
+    return write_corpus(folder, CORPUS)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _serve(index_dir: Path, log_path: Path, workers: int = 2) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    env.update(QA_INDEX_DIR=str(index_dir), QA_ADMIN_TOKEN=TOKEN, QA_RELOAD_SECONDS="0.5")
-    command = [
-        sys.executable, "-m", "qa.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--workers", str(workers),
-    ]  # fmt: skip
-    # Its own process group, so a test can kill the master and its workers at once.
-    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log_path.read_text(errors='replace')}")
-        try:
-            if requests.get(f"{url}/api/health", timeout=2).status_code == 200:
-                return proc, url
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("the server did not become healthy")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+def _serve(index_dir: Path, log_path: Path, workers: int = 2) -> Server:
+    env = {"QA_INDEX_DIR": str(index_dir), "QA_ADMIN_TOKEN": TOKEN, "QA_RELOAD_SECONDS": "0.5"}
+    return start_server(env, log_path, ["--workers", str(workers)])
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +50,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Sett
     root = tmp_path_factory.mktemp("updates")
     settings = Settings(corpus=_corpus(root / "corpus"), index_dir=root / "index")
     build_index(settings, progress=False)
-    proc, url = _serve(settings.index_dir, root / "server.log")
+    server = _serve(settings.index_dir, root / "server.log")
     try:
-        yield url, settings
+        yield server.url, settings
     finally:
-        _stop(proc)
+        server.stop()
 
 
 def _builds_seen(url: str, n: int = 12) -> set[str]:
@@ -257,20 +213,19 @@ def test_kill_9_during_an_api_update_leaves_the_old_or_the_new_state(tmp_path: P
     assert settings.corpus is not None
     rng = random.Random(11)
     for round_ in range(3):
-        proc, url = _serve(settings.index_dir, tmp_path / f"server-{round_}.log", workers=1)
+        server = _serve(settings.index_dir, tmp_path / f"server-{round_}.log", workers=1)
         old = read_manifest(settings.index_dir)["documents"].get("glacier.txt")
         text = GLACIER + f"Measured in round {round_}.\n"
         try:
             requests.put(
-                f"{url}/api/documents/glacier.txt",
+                f"{server.url}/api/documents/glacier.txt",
                 json={"text": text},
                 headers=AUTH,
                 timeout=rng.uniform(0.05, 1.5),
             )
         except requests.RequestException:
             pass  # the update is still running in the server when it is killed
-        os.killpg(proc.pid, signal.SIGKILL)  # master and worker, mid-update
-        proc.wait()
+        server.kill()  # master and worker, mid-update
         now = read_manifest(settings.index_dir)["documents"].get("glacier.txt")
         assert now in {old, sha256_text(text)}
         documents = QAPipeline.load(Settings(index_dir=settings.index_dir)).health()["documents"]

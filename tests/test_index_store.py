@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from corpora import write_corpus
 
 from qa.config import Settings
 from qa.errors import IndexMismatch, IndexUnavailable
@@ -38,14 +39,6 @@ def unit_vectors(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     vectors = rng.normal(size=(n, dim)).astype(np.float32)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
-def write_corpus(folder: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return folder
 
 
 def copy_index(settings: Settings, dest: Path) -> Settings:

@@ -3,6 +3,7 @@ leftovers of killed builds, stale files, and a server that follows the index on 
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from corpora import write_corpus
 
 from qa.build import build_index, check_index
 from qa.config import Settings
@@ -36,14 +38,6 @@ CORPUS = {
 GLACIER = (
     "Glaciers\n\nThe Aletsch Glacier is the largest glacier in the Alps, 23 kilometres long.\n"
 )
-
-
-def write_corpus(folder: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return folder
 
 
 @pytest.fixture()
@@ -352,3 +346,36 @@ def test_artefacts_that_disagree_in_size_are_a_mismatch_not_a_crash(living: Sett
         QAPipeline.load(living)
     client = create_app({"TESTING": True, "QA_SETTINGS": living}).test_client()
     assert client.get("/api/health").status_code == 503
+
+
+def test_a_squad_file_reindexes_only_the_paragraph_that_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import qa.ingest.corpus as corpus_module
+
+    squad = {
+        "data": [
+            {
+                "title": "Tides",
+                "paragraphs": [{"context": text, "qas": []} for text in CORPUS.values()],
+            }
+        ]
+    }
+    corpus = tmp_path / "squad.json"
+    corpus.write_text(json.dumps(squad), encoding="utf-8")
+    settings = Settings(corpus=corpus, index_dir=tmp_path / "index")
+    build_index(settings, progress=False)
+    cleaned: list[str] = []
+    real = corpus_module.make_document
+
+    def counting(doc_id: str, raw: str, **kwargs):
+        cleaned.append(doc_id)
+        return real(doc_id, raw, **kwargs)
+
+    monkeypatch.setattr(corpus_module, "make_document", counting)
+    squad["data"][0]["paragraphs"][1]["context"] += " Neap tides are weaker."
+    corpus.write_text(json.dumps(squad), encoding="utf-8")
+    report = build_index(settings, progress=False)
+    assert cleaned == ["Tides/1"]
+    assert (report.updated, report.unchanged) == (1, 2)
+    assert "Neap" in QAPipeline.load(settings).document_text("Tides/1")

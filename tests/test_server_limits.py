@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -19,55 +16,19 @@ from pathlib import Path
 
 import pytest
 import requests
+from servers import serving
 
 CLIENT_TIMEOUT = 2.0
 QUESTION = "How many people died in the airport bombing?"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(seed_settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """``qa serve`` with a short client timeout; yields (base URL, port)."""
-    port = _free_port()
+    env = {"QA_INDEX_DIR": str(seed_settings.index_dir)}
     log_path: Path = tmp_path_factory.mktemp("limits-server") / "server.log"
-    env = {**os.environ, "QA_INDEX_DIR": str(seed_settings.index_dir)}
-    if seed_settings.corpus is not None:
-        env["QA_CORPUS"] = str(seed_settings.corpus)
-    command = [sys.executable, "-m", "qa.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--client-timeout", str(CLIENT_TIMEOUT)]
-    url = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 120
-            while not _healthy(url):
-                if proc.poll() is not None:
-                    raise RuntimeError(
-                        f"the server exited:\n{log_path.read_text(errors='replace')}"
-                    )
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the server did not become healthy within 120 s")
-                time.sleep(0.5)
-            yield url, port
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/api/health", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
+    with serving(env, log_path, ["--client-timeout", str(CLIENT_TIMEOUT)]) as running:
+        yield running.url, running.port
 
 
 def _connect(port: int, stack: ExitStack, send: bytes = b"") -> socket.socket:

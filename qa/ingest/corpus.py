@@ -11,12 +11,12 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.errors import CorpusError, UnreadableFile
-from qa.ingest.documents import make_document
+from qa.ingest.documents import make_document, sha256_text
 from qa.ingest.formats import read_file
 from qa.schema import Document, SkippedFile
 
@@ -36,20 +36,33 @@ class Corpus:
     known: list[str] = field(default_factory=list)
 
 
-def scan_corpus(path: Path, *, known: Collection[str] = (), progress: bool = False) -> Corpus:
+def scan_corpus(
+    path: Path,
+    *,
+    known: Collection[str] = (),
+    known_texts: Mapping[str, str] | None = None,
+    progress: bool = False,
+) -> Corpus:
     """Every readable document under ``path`` and every skipped file with its reason.
 
     ``path`` is a folder (nested folders included, hidden ones left out), a single document, or a
     SQuAD-format ``.json`` file. ``CorpusError`` if it is missing or yields no document. Files of
     a folder whose relative path is in ``known`` (unchanged since an earlier read, say) are not
     read again, only listed in ``Corpus.known``: extracting a PDF is the slow part of a scan.
+    Likewise a SQuAD paragraph whose id maps to the sha256 of its text in ``known_texts`` is not
+    cleaned again (cleaning is the slow part there).
     """
     path = Path(path)
     if not path.exists():
         raise CorpusError(f"corpus not found: {path}")
     found: list[str] = []
     if path.is_file() and path.suffix.lower() == ".json":
-        docs, skipped = list(_read_squad(path)), []
+        docs, skipped = [], []
+        for doc_id, doc in _read_squad(path, known_texts or {}):
+            if doc is None:
+                found.append(doc_id)
+            else:
+                docs.append(doc)
     elif path.is_file():
         docs, skipped = _read_files(path.parent, [path])
     else:
@@ -132,8 +145,12 @@ def _walk(folder: Path) -> Iterator[Path]:
                 yield Path(dirpath, name)
 
 
-def _read_squad(file: Path) -> Iterator[Document]:
-    """Each paragraph of a SQuAD file becomes a document ``<title>/<paragraph index>``."""
+def _read_squad(
+    file: Path, known_texts: Mapping[str, str]
+) -> Iterator[tuple[str, Document | None]]:
+    """Each paragraph of a SQuAD file becomes a document ``<title>/<paragraph index>``; None for
+    one whose text hashes to its ``known_texts`` entry (the caller holds it already).
+    """
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
         paragraphs = [
@@ -148,7 +165,11 @@ def _read_squad(file: Path) -> Iterator[Document]:
             f"{file} is not a SQuAD-format JSON file (expected data[].paragraphs[].context): {exc!r}"
         ) from exc
     for title, i, context in paragraphs:
-        yield make_document(f"{title}/{i}", context, title=title.replace("_", " "))
+        doc_id = f"{title}/{i}"
+        if known_texts.get(doc_id) == sha256_text(context):
+            yield doc_id, None
+        else:
+            yield doc_id, make_document(doc_id, context, title=title.replace("_", " "))
 
 
 def _summary(skipped: list[SkippedFile]) -> str:
