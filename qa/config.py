@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from qa.errors import InvalidSetting
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # The sample articles: what an index with no corpus of its own is built from.
@@ -41,8 +43,16 @@ class Settings:
     # Cross-encoder that rereads the best sentences: empty for the packaged one, "off", or a folder.
     reranker: str = ""
     max_question_chars: int = 2000
-    # torch threads in a process that answers queries (index builds use every core).
+    # Inference threads in a process that answers queries (index builds use every core).
     query_threads: int = 1
+    # What runs both encoders: "onnx" (ONNX Runtime, exported from the bundled weights into
+    # model_cache on first use or by `make models`) or "torch".
+    runtime: str = "onnx"
+    # Which encoders ONNX Runtime runs in int8: "bi-encoder", "cross-encoder", both (comma-
+    # separated, or "all"), or "none". The rest run in fp32.
+    int8: str = "bi-encoder,cross-encoder"
+    # Where exported ONNX models are kept; None: $XDG_CACHE_HOME/qa/onnx (~/.cache/qa/onnx).
+    model_cache: Path | None = None
     # Bearer token that turns on PUT/DELETE /api/documents; empty keeps them off.
     admin_token: str = ""
     # How often (seconds) a server looks for a newer build of its index.
@@ -50,7 +60,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         # Accept str for the path fields, so callers can pass what argparse or os.environ give.
-        for name in ("corpus", "index_dir", "reader_model"):
+        for name in ("corpus", "index_dir", "reader_model", "model_cache"):
             value = getattr(self, name)
             if isinstance(value, str):
                 object.__setattr__(self, name, Path(value).expanduser())
@@ -82,5 +92,5 @@ def _coerce(name: str, raw: str, type_name: Any) -> Any:
         if "float" in kind:
             return float(raw)
     except ValueError as exc:
-        raise ValueError(f"QA_{name.upper()}={raw!r} is not a valid {kind}") from exc
+        raise InvalidSetting(f"QA_{name.upper()}={raw!r} is not a valid {kind}") from exc
     return raw

@@ -5,7 +5,7 @@ QAError                      base; every message says what to do next
 ├── DocumentNotFound         unknown or unsafe document id (HTTP 404)
 ├── CorpusError              the corpus folder or file cannot be read or holds no documents
 │   └── UnreadableFile       one file is skipped: unsupported, binary, empty, encrypted, no text
-├── InvalidSetting           a setting the product cannot work with (a bad FAISS factory string)
+├── InvalidSetting           a setting, QA_* variable or model file qa cannot use (also a ValueError)
 ├── DependencyMissing        the bundled model or offline tokenizer is not installed
 ├── NotAuthorized            a document update without the admin token (HTTP 401)
 ├── UpdatesOff               document updates while no admin token is configured (HTTP 403)
@@ -49,7 +49,9 @@ class UnreadableFile(CorpusError):
     code = "unreadable_file"
 
 
-class InvalidSetting(QAError):
+class InvalidSetting(QAError, ValueError):
+    """A setting, environment variable or model file qa cannot use (also a ValueError)."""
+
     code = "invalid_setting"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from qa.errors import IndexMismatch
 from qa.pipeline import QAPipeline
 from qa.read.retrieval import Retriever, reciprocal_rank_fusion
 from qa.schema import Chunk
@@ -138,11 +139,11 @@ def test_retriever_refuses_indexes_of_another_size() -> None:
     one = ChunkIndex.build(np.stack([_basis(0)]))
     two = ChunkIndex.build(np.stack([_basis(0), _basis(1)]))
     sentence_lexical = LexicalIndex.build(["a b", "c d"])
-    with pytest.raises(ValueError, match="disagree"):
+    with pytest.raises(IndexMismatch, match="disagree"):
         Retriever(chunks, one, two, LexicalIndex.build(["a b", "c d"]), sentence_lexical)
-    with pytest.raises(ValueError, match="disagree"):
+    with pytest.raises(IndexMismatch, match="disagree"):
         Retriever(chunks, two, two, LexicalIndex.build(["a b"]), sentence_lexical)
-    with pytest.raises(ValueError, match="disagree"):
+    with pytest.raises(IndexMismatch, match="disagree"):
         Retriever(chunks, two, two, LexicalIndex.build(["a b", "c d"]), LexicalIndex.build(["a"]))
 
 

@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from qa.errors import InvalidSetting
+
 FEATURES = (
     "dense",  # cosine similarity of the question's and the sentence's embeddings
     "dense_titled",  # ... the sentence's headed by its document's title
@@ -77,7 +79,7 @@ class Gate:
     def from_dict(cls, data: Mapping[str, Any]) -> Gate:
         unknown = set(data["weights"]) - set(GATE_FEATURES)
         if unknown:
-            raise ValueError(f"answer gate names unknown features: {sorted(unknown)}")
+            raise InvalidSetting(f"answer gate names unknown features: {sorted(unknown)}")
         return cls(dict(data["weights"]), float(data["bias"]), float(data.get("threshold", 0.5)))
 
 
@@ -124,7 +126,7 @@ class ReaderModel:
             CONFIDENCE_FEATURES
         )
         if unknown:
-            raise ValueError(f"reader model names unknown features: {sorted(unknown)}")
+            raise InvalidSetting(f"reader model names unknown features: {sorted(unknown)}")
         return cls(
             score_weights=dict(data["score_weights"]),
             confidence_weights=dict(data["confidence_weights"]),

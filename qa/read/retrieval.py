@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from qa.errors import IndexMismatch
 from qa.schema import Chunk, Hit
 from qa.store.dense import ChunkIndex
 from qa.store.lexical import LexicalIndex
@@ -44,9 +45,9 @@ class Retriever:
         rrf_k: int = 60,
     ) -> None:
         if dense.size != len(chunks) or lexical.size != len(chunks):
-            raise ValueError("dense index, lexical index and chunk list disagree in size")
+            raise IndexMismatch("dense index, lexical index and chunk list disagree in size")
         if sentence_index.size != sentence_lexical.size:
-            raise ValueError("the sentence indexes disagree in size")
+            raise IndexMismatch("the sentence indexes disagree in size")
         self._chunks = chunks
         self._dense = dense
         self._sentences = sentence_index

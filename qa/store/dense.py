@@ -37,7 +37,7 @@ class ChunkIndex:
         try:
             index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
         except RuntimeError as exc:
-            raise ValueError(f"invalid FAISS index_factory string {factory!r}: {exc}") from exc
+            raise InvalidSetting(f"invalid FAISS index_factory string {factory!r}: {exc}") from exc
         if not index.is_trained:
             index.train(vectors)
         index.add(vectors)
