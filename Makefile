@@ -6,8 +6,8 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 
-.PHONY: install index run test lint clean bench-squad bench-squad-v2 bench-seeds reranker gate \
-	bench-incremental bench-serve
+.PHONY: install models index run test lint clean bench-squad bench-squad-v2 bench-seeds reranker gate \
+	bench-incremental bench-serve bench-encoders
 
 # The CPU build of torch goes in first: installed later by sentence-transformers' dependency on
 # plain `torch`, pip would pull a multi-GB CUDA build instead.
@@ -17,7 +17,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(STAMP)
+# The encoders exported to ONNX (fp32 and int8) into the model cache (QA_MODEL_CACHE, else
+# $(VENV)/share/qa/onnx), so servers and tests do not pay for it; a second run only checks hashes.
+models: $(STAMP)
+	$(BIN)/python scripts/export_models.py
+
+install: $(STAMP) models
 
 index: install
 	$(BIN)/qa index
@@ -93,3 +98,7 @@ clean:
 BENCH_ARGS ?=
 bench-serve: index
 	$(BIN)/python scripts/bench_serve.py $(BENCH_ARGS)
+
+# Encoder throughput and agreement, torch against ONNX Runtime fp32 and int8 (SQuAD sentences).
+bench-encoders: install
+	$(BIN)/python scripts/bench_encoders.py --squad $(SQUAD_V1)

@@ -13,10 +13,11 @@ from typing import Any
 
 from qa import __version__
 from qa.config import DEFAULT_CORPUS, MODEL_NAME, TOKENIZER_NAME, Settings
-from qa.embedding import Embedder, MiniLMEmbedder
+from qa.embedding import Embedder, load_embedder
 from qa.errors import CorpusError, IndexUnavailable, UpdateRefused
 from qa.ingest import scan_corpus, sha256_text
 from qa.ingest.chunking import chunk_corpus
+from qa.runtime import BI_ENCODER, EncoderRuntime, encoder_runtime
 from qa.schema import Document, SkippedFile
 from qa.store import (
     FORMAT_VERSION,
@@ -32,15 +33,16 @@ from qa.store.dense import ChunkIndex
 from qa.text import titled
 
 _embedder_lock = threading.Lock()
-_embedders: dict[int, Embedder] = {}
+_embedders: dict[tuple[int, EncoderRuntime], Embedder] = {}
 
 
 def default_embedder(settings: Settings) -> Embedder:
     """One model per process: loading it is the slow part of start-up."""
+    key = (settings.embed_batch_size, encoder_runtime(settings, BI_ENCODER))
     with _embedder_lock:
-        if settings.embed_batch_size not in _embedders:
-            _embedders[settings.embed_batch_size] = MiniLMEmbedder(settings.embed_batch_size)
-        return _embedders[settings.embed_batch_size]
+        if key not in _embedders:
+            _embedders[key] = load_embedder(*key)
+        return _embedders[key]
 
 
 def _load_and_warm(settings: Settings) -> None:

@@ -5,21 +5,27 @@ game from the one that says who won it; reading both at once can. The model is t
 all-MiniLM-L6-v2 fine-tuned on SQuAD v1.1 questions of the fit articles (``scripts/train_reranker.py``):
 the mean of its last hidden states over the pair, then one linear unit. It lives in a folder:
 ``config.json`` and ``model.safetensors`` (the encoder), the tokenizer's files, and ``head.json``.
+The encoder runs on ONNX Runtime or on torch (``qa.runtime``); the heads are read in numpy.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
+from qa import runtime as rt
 from qa.errors import DependencyMissing
+
+log = logging.getLogger(__name__)
 
 HEAD_FILE = "head.json"
 MAX_TOKENS = 128  # a question and one sentence; the longer of the two is cut from its end
@@ -35,39 +41,51 @@ class AnswerSpan:
     score: float  # start logit + end logit
 
 
+@dataclass(frozen=True)
+class _Pairs:
+    """A tokenized, padded batch of (question, passage) pairs through the encoder."""
+
+    hidden: np.ndarray  # float32 [pairs, tokens, hidden]
+    mask: np.ndarray  # [pairs, tokens], 1 for real tokens
+    offsets: list[list[tuple[int, int]]] | None  # per token, in characters of its own text
+    in_passage: list[list[bool]] | None  # per token: whether it is the passage's
+
+
+class _PairEncoder(Protocol):
+    runtime: str
+
+    def encode(self, question: str, passages: list[str], spans: bool) -> _Pairs: ...
+
+
 class CrossEncoder:
     """Scores (question, passage) pairs; higher means the passage more likely answers."""
 
-    def __init__(self, folder: Path) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    def __init__(self, folder: Path, runtime: rt.EncoderRuntime | None = None) -> None:
+        """The model in ``folder`` on ``runtime`` (torch if none is given; on torch, with a
+        warning, where ONNX Runtime cannot run it)."""
         folder = Path(folder)
         if not (folder / HEAD_FILE).is_file():
             raise DependencyMissing(
                 f"no cross-encoder in {folder} (no {HEAD_FILE}); train one with "
                 "`make reranker`, or set QA_RERANKER=off to rank with the linear model alone"
             )
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
-        self._torch = torch
-        # The Rust tokenizer refuses concurrent calls ("Already borrowed"); the server and the
-        # evaluator answer on several threads. Tokenizing takes well under a millisecond.
-        self._tokenizer_lock = threading.Lock()
-        self._tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        self._encoder = AutoModel.from_pretrained(
-            str(folder), local_files_only=True, dtype=torch.float32
-        ).eval()
+        runtime = runtime or rt.EncoderRuntime()
+        self._pairs: _PairEncoder | None = None
+        if runtime.kind == rt.ONNX:
+            try:
+                self._pairs = _OnnxPairs(folder, runtime)
+            except rt.OnnxUnavailable as exc:
+                log.warning("qa: the cross-encoder runs on torch: %s", exc)
+        if self._pairs is None:
+            self._pairs = _TorchPairs(folder)
+        self.runtime = self._pairs.runtime
         head = json.loads((folder / HEAD_FILE).read_text(encoding="utf-8"))
-        self._weight = torch.tensor(head["weight"], dtype=torch.float32)
-        self._bias = float(head["bias"])
+        self._weight = np.asarray(head["weight"], dtype=np.float32)
+        self._bias = np.float32(head["bias"])
         self._span_weight = (
-            torch.tensor(head["span_weight"], dtype=torch.float32).T
-            if "span_weight" in head
-            else None
+            np.asarray(head["span_weight"], dtype=np.float32).T if "span_weight" in head else None
         )
-        self._span_bias = torch.tensor(head.get("span_bias", [0.0, 0.0]), dtype=torch.float32)
+        self._span_bias = np.asarray(head.get("span_bias", [0.0, 0.0]), dtype=np.float32)
         self.provenance = head.get("provenance", {})
 
     @property
@@ -94,11 +112,54 @@ class CrossEncoder:
         spans = spans and self.reads_spans
         if not passages:
             return np.zeros(0, dtype=np.float32), []
-        torch = self._torch
+        assert self._pairs is not None
+        pairs = self._pairs.encode(question, list(passages), spans)
+        pooled = rt.mean_pool(pairs.hidden, pairs.mask)
+        logits = (pooled @ self._weight + self._bias).astype(np.float32)
+        if not spans:
+            return logits, [None] * len(passages)
+        assert pairs.offsets is not None and pairs.in_passage is not None
+        ends = pairs.hidden @ self._span_weight + self._span_bias
+        found = [
+            best_span(
+                ends[i, :, 0],
+                ends[i, :, 1],
+                pairs.offsets[i],
+                pairs.in_passage[i],
+                from_chars[i] if from_chars else 0,
+            )
+            for i in range(len(passages))
+        ]
+        return logits, found
+
+
+class _TorchPairs:
+    """The encoder through transformers on torch."""
+
+    runtime = rt.TORCH
+
+    def __init__(self, folder: Path) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        rt.use_threads_in_torch()
+        self._torch = torch
+        # The Rust tokenizer refuses concurrent calls ("Already borrowed"); the server and the
+        # evaluator answer on several threads. Tokenizing takes well under a millisecond.
+        self._tokenizer_lock = threading.Lock()
+        self._tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        self._encoder = AutoModel.from_pretrained(
+            str(folder), local_files_only=True, dtype=torch.float32
+        ).eval()
+
+    def encode(self, question: str, passages: list[str], spans: bool) -> _Pairs:
         with self._tokenizer_lock:
             encoded = self._tokenizer(
                 [question] * len(passages),
-                list(passages),
+                passages,
                 padding=True,
                 truncation="longest_first",
                 max_length=MAX_TOKENS,
@@ -106,23 +167,46 @@ class CrossEncoder:
                 return_tensors="pt",
             )
         offsets = encoded.pop("offset_mapping", None)
-        with torch.inference_mode():
-            hidden = self._encoder(**encoded).last_hidden_state
-            logits = mean_pool(hidden, encoded["attention_mask"]) @ self._weight + self._bias
-            if not spans:
-                return logits.numpy().astype(np.float32), [None] * len(passages)
-            ends = (hidden @ self._span_weight + self._span_bias).numpy()
-        found = [
-            best_span(
-                ends[i, :, 0],
-                ends[i, :, 1],
-                offsets[i].tolist(),
-                [sid == 1 for sid in encoded.sequence_ids(i)],  # the passage's tokens
-                from_chars[i] if from_chars else 0,
-            )
-            for i in range(len(passages))
-        ]
-        return logits.numpy().astype(np.float32), found
+        with self._torch.inference_mode():
+            hidden = self._encoder(**encoded).last_hidden_state.numpy()
+        return _Pairs(
+            hidden,
+            encoded["attention_mask"].numpy(),
+            [[(a, b) for a, b in row] for row in offsets.tolist()] if spans else None,
+            [[sid == 1 for sid in encoded.sequence_ids(i)] for i in range(len(passages))]
+            if spans
+            else None,
+        )
+
+
+class _OnnxPairs:
+    """The encoder on ONNX Runtime, tokenized with the tokenizers library (no torch)."""
+
+    def __init__(self, folder: Path, runtime: rt.EncoderRuntime) -> None:
+        from tokenizers import Tokenizer
+
+        self._encoder = rt.OnnxEncoder(
+            rt.onnx_model(folder, int8=runtime.int8, cache=runtime.cache)
+        )
+        self.runtime = runtime.label
+        # Configured once and only read after: threads may share it (transformers reconfigures
+        # its tokenizer on every call, hence the torch path's lock).
+        self._tokenizer: Any = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tokenizer.enable_truncation(MAX_TOKENS, strategy="longest_first")
+        self._tokenizer.enable_padding()  # to the longest pair of the batch
+
+    def encode(self, question: str, passages: list[str], spans: bool) -> _Pairs:
+        encodings = self._tokenizer.encode_batch([(question, p) for p in passages])
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        type_ids = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        hidden = self._encoder.run(ids, mask, type_ids)
+        return _Pairs(
+            hidden,
+            mask,
+            [e.offsets for e in encodings] if spans else None,
+            [[sid == 1 for sid in e.sequence_ids] for e in encodings] if spans else None,
+        )
 
 
 def best_span(
@@ -161,8 +245,10 @@ OFF = "off"
 
 
 @functools.lru_cache(maxsize=4)  # one copy per process, however often an index reloads
-def load_cross_encoder(setting: str) -> CrossEncoder | None:
-    """The cross-encoder a ``QA_RERANKER`` setting names.
+def load_cross_encoder(
+    setting: str, runtime: rt.EncoderRuntime | None = None
+) -> CrossEncoder | None:
+    """The cross-encoder a ``QA_RERANKER`` setting names, on ``runtime`` (torch if none).
 
     Empty: the packaged one (none if the package lacks it: ranking falls back to the linear
     model); ``off``: none; anything else: a folder, which must hold one.
@@ -170,5 +256,5 @@ def load_cross_encoder(setting: str) -> CrossEncoder | None:
     if setting.strip().lower() == OFF:
         return None
     if not setting.strip():
-        return CrossEncoder(PACKAGED) if (PACKAGED / HEAD_FILE).is_file() else None
-    return CrossEncoder(Path(setting).expanduser())
+        return CrossEncoder(PACKAGED, runtime) if (PACKAGED / HEAD_FILE).is_file() else None
+    return CrossEncoder(Path(setting).expanduser(), runtime)
