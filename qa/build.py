@@ -135,7 +135,10 @@ def _build(
     if embedder is None:
         # Loading the model takes seconds: start it now, while the corpus and the stored index
         # are read, so an update that must embed a little does not wait for it afterwards.
-        threading.Thread(target=_load_and_warm, args=(settings,), daemon=True).start()
+        # Not a daemon: a process that exits (index up to date) while a daemon thread is inside
+        # ONNX Runtime's or torch's native code is aborted ("terminate called ..."); Python
+        # waits for this one instead.
+        threading.Thread(target=_load_and_warm, args=(settings,)).start()
     corpus = corpus_of(settings).resolve()
     expected = build_settings(settings)
     ChunkIndex.check_factory(settings.faiss_factory)  # fail now, not after all the embedding

@@ -138,7 +138,9 @@ def test_cli_index_without_corpus_uses_the_remembered_one(living: Settings) -> N
         timeout=300,
         env={k: v for k, v in os.environ.items() if not k.startswith("QA_")},
     )
+    # An up-to-date run exits while the model may still be loading: never an abort.
     assert result.returncode == 0, result.stderr
+    assert "terminate called" not in result.stderr
     assert "up to date" in result.stdout
     assert read_manifest(living.index_dir)["counts"]["documents"] == 3
 
