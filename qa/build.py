@@ -78,9 +78,13 @@ class BuildReport:
     skipped: tuple[SkippedFile, ...] = field(default=())
 
     def summary(self) -> str:
-        return (
-            f"added {self.added}, updated {self.updated}, removed {self.removed}, "
-            f"unchanged {self.unchanged}"
+        return _summary(
+            {
+                "added": self.added,
+                "updated": self.updated,
+                "removed": self.removed,
+                "unchanged": self.unchanged,
+            }
         )
 
 
@@ -132,6 +136,8 @@ def _build(
     embedder: Embedder | None,
 ) -> BuildReport:
     started = time.perf_counter()
+    ChunkIndex.check_factory(settings.faiss_factory)  # fail now, before any model work
+    corpus = corpus_of(settings).resolve()
     if embedder is None:
         # Loading the model takes seconds: start it now, while the corpus and the stored index
         # are read, so an update that must embed a little does not wait for it afterwards.
@@ -139,9 +145,7 @@ def _build(
         # ONNX Runtime's or torch's native code is aborted ("terminate called ..."); Python
         # waits for this one instead.
         threading.Thread(target=_load_and_warm, args=(settings,)).start()
-    corpus = corpus_of(settings).resolve()
     expected = build_settings(settings)
-    ChunkIndex.check_factory(settings.faiss_factory)  # fail now, not after all the embedding
     previous = None if force else store.previous(expected)
     old_manifest, old_pieces = (previous[0], previous[1].pieces()) if previous else ({}, {})
     sources = source_stats(corpus)
@@ -316,6 +320,7 @@ def _embed(
 
 
 def _summary(counts: dict[str, int]) -> str:
+    """``added N, updated N, removed N, unchanged N``."""
     return ", ".join(f"{k} {v}" for k, v in counts.items())
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -122,7 +123,7 @@ def delete_document(
 
 
 def _result(
-    settings: Settings, doc_id: str, change: Any, embedder: Embedder | None
+    settings: Settings, doc_id: str, change: Callable[[Path], str], embedder: Embedder | None
 ) -> UpdateResult:
     status, report = update_corpus(settings, change, embedder=embedder)
     return UpdateResult(doc_id, status, report.documents, report.folder.name, report.seconds)

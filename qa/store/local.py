@@ -79,12 +79,14 @@ class IndexStore:
         """Read and check the live build: ``IndexUnavailable`` without one, ``IndexMismatch``
         when it was built with other settings or any file fails its checksum.
         """
+        folder = self._live_or_raise()
         try:
-            return self._load(self._live_or_raise(), expected)
+            return self._load(folder, expected)
         except IndexMismatch:
-            # A build switched in while we read: the folder we resolved is gone. Read the new one.
+            # A build switched in while we read: the folder we resolved is gone. Read the new one
+            # (a folder that is simply damaged is not read twice).
             again = self.live()
-            if again is None or not again.exists():
+            if again is None or again == folder or not again.exists():
                 raise
             return self._load(again, expected)
 
