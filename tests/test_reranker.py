@@ -319,3 +319,50 @@ def test_squad_groups_put_the_answer_sentence_first_with_its_answer_offsets(tmp_
         "Golden Gate. Its towers are painted orange.",
     }
     assert group.negatives[2] == "Golden Gate. Fog covers the bridge in summer."
+
+
+def _squad_file(tmp_path, questions: list[tuple[str, str]]):
+    """A one-paragraph SQuAD file whose questions all ask about one of its sentences."""
+    import json
+
+    context = "The lighthouse was built by Robert Stevenson in 1810. It stands on a reef."
+    qas = [
+        {
+            "id": f"q{i}",
+            "question": question,
+            "answers": [{"text": answer, "answer_start": context.index(answer)}],
+        }
+        for i, (question, answer) in enumerate(questions)
+    ]
+    squad = {"data": [{"title": "Bell_Rock", "paragraphs": [{"context": context, "qas": qas}]}]}
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(squad), encoding="utf-8")
+    return path
+
+
+def test_a_later_training_stage_samples_questions_the_earlier_one_did_not(tmp_path) -> None:
+    from qa.train.squad_groups import squad_groups
+
+    path = _squad_file(
+        tmp_path, [(f"Who built the lighthouse {i}?", "Robert Stevenson") for i in range(20)]
+    )
+    first = {g.question for g in squad_groups(path, seed=0, limit=8)}
+    later = {g.question for g in squad_groups(path, seed=0, limit=8, after=8)}
+    assert len(first) == len(later) == 8
+    assert not first & later
+    assert {g.question for g in squad_groups(path, seed=0, after=8)} == {
+        f"Who built the lighthouse {i}?" for i in range(20)
+    } - first
+
+
+def test_a_low_overlap_sample_favours_questions_worded_unlike_their_answer(tmp_path) -> None:
+    from qa.train.squad_groups import question_overlap, squad_groups
+
+    lexical = [(f"Who built the lighthouse in 1810 {i}?", "Robert Stevenson") for i in range(10)]
+    worded = [(f"Which engineer was behind the beacon {i}?", "Robert Stevenson") for i in range(10)]
+    path = _squad_file(tmp_path, lexical + worded)
+    plain = squad_groups(path, seed=0, limit=6)
+    favoured = squad_groups(path, seed=0, limit=6, low_overlap=1.0)
+    assert all(g.question.startswith("Which engineer") for g in favoured)
+    assert sum(map(question_overlap, favoured)) < sum(map(question_overlap, plain))
+    assert plain == squad_groups(path, seed=0, limit=6)  # without it, sampling is as before

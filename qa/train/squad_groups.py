@@ -34,15 +34,47 @@ class _Sentence:
     terms: frozenset[str]
 
 
-def squad_groups(path: Path, seed: int = 0, limit: int | None = None) -> list[Group]:
+def squad_groups(
+    path: Path,
+    seed: int = 0,
+    limit: int | None = None,
+    *,
+    after: int = 0,
+    low_overlap: float = 0.0,
+) -> list[Group]:
     """One group per answerable question of the SQuAD file at ``path`` (at most ``limit``,
     sampled with ``seed``); questions whose answer start falls outside every sentence are left out.
+
+    ``after`` leaves out the questions an earlier run sampled with the same seed and
+    ``limit=after`` (a later training stage sees questions the earlier one did not).
+    ``low_overlap`` is the share of the sample drawn from the questions sharing the fewest words
+    with their answer sentence (the lower half by ``question_overlap``): people word their
+    questions their own way, and SQuAD's were mostly written beside the paragraph.
     """
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     groups = [g for article in data["data"] for g in _article_groups(article)]
-    if limit is not None and limit < len(groups):
-        groups = random.Random(seed).sample(groups, limit)
-    return groups
+    if after:
+        seen = set(map(id, random.Random(seed).sample(groups, min(after, len(groups)))))
+        groups = [g for g in groups if id(g) not in seen]
+    if limit is None or limit >= len(groups):
+        return groups
+    if not low_overlap:
+        return random.Random(seed).sample(groups, limit)  # as earlier runs sampled
+    rng = random.Random(seed)
+    low = sorted(groups, key=question_overlap)[: len(groups) // 2]
+    picked = rng.sample(low, min(len(low), round(limit * low_overlap)))
+    taken = set(map(id, picked))
+    picked += rng.sample([g for g in groups if id(g) not in taken], limit - len(picked))
+    rng.shuffle(picked)
+    return picked
+
+
+def question_overlap(group: Group) -> float:
+    """Share of the question's content terms found in its (titled) answer sentence."""
+    terms = set(content_terms(group.question))
+    if not terms:
+        return 1.0
+    return len(terms & set(content_terms(group.positives[0]))) / len(terms)
 
 
 def _article_groups(article: dict) -> Iterator[Group]:
