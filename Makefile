@@ -106,7 +106,7 @@ bench-encoders: install
 # Retrieval at scale (issue 12): synthetic collections of 10k, 100k and 1M chunks made of SQuAD's
 # sentences (stand-in vectors, and the output says so), built with the FAISS index chosen by size:
 # build time, disk, query-process RSS, dense and BM25 latency, recall@10 against exact search.
-# "make bench-scale SCALE_SIZES=10000,100000" is quicker (the 1M size takes about 10 minutes).
+# "make bench-scale SCALE_SIZES=10000,100000" is quicker (all three took about 7 minutes here).
 SCALE_SIZES ?= 10000,100000,1000000
 bench-scale: install
 	$(BIN)/python scripts/bench_scale.py --squad $(SQUAD_V1) --sizes $(SCALE_SIZES)

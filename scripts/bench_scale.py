@@ -3,7 +3,7 @@
 The collections are synthetic, built from SQuAD v1.1 dev's real sentences: each chunk is 3 to 6
 sentences drawn at random, its BM25 terms are theirs, and its vector is NOT the encoder's: it is
 the mean of its sentences' real MiniLM vectors plus Gaussian noise, normalised (embedding a
-million chunks would take this machine most of a day). The script says how close the stand-ins
+million chunks would take this machine hours). The script says how close the stand-ins
 are by embedding a sample of chunks for real. Questions are real SQuAD questions, each embedded
 alone by the real encoder in the query process, as a server does.
 

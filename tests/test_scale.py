@@ -152,6 +152,13 @@ def test_bm25_loaded_memory_mapped_ranks_as_built(tmp_path: Path) -> None:
         assert loaded.search(query, 10) == built.search(query, 10)
 
 
+def test_bm25_takes_the_best_of_the_texts_sharing_a_term_ties_by_row() -> None:
+    index = LexicalIndex.build(["ocean tides"] * 4 + ["comets return"] * 3 + ["nothing here"])
+    assert [row for row, _ in index.search("tides", 2)] == [0, 1]
+    # "comets" is in fewer texts than "tides": it weighs more; the last text shares no term.
+    assert [row for row, _ in index.search("tides comets", 10)] == [4, 5, 6, 0, 1, 2, 3]
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(corpus=write_corpus(tmp_path / "corpus", CORPUS), index_dir=tmp_path / "index")

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import bm25s
+import numpy as np
 
 from qa.errors import IndexMismatch
 from qa.text import content_terms
@@ -45,8 +46,14 @@ class LexicalIndex:
         k = min(k, self.size)
         if not terms or k <= 0:
             return []
-        rows, scores = self._retriever.retrieve([terms], k=k, show_progress=False)
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if s > 0]
+        scores = self._retriever.get_scores(terms)
+        # Choose among the texts that share a term only: bm25s's own selection partitions every
+        # score, zeros included, which took 43 of 45 ms a query over a million chunks.
+        rows = np.flatnonzero(scores > 0)
+        if len(rows) > k:
+            rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
+        best = np.lexsort((rows, -scores[rows]))  # best first, ties by row
+        return [(int(rows[i]), float(scores[rows[i]])) for i in best]
 
     def save(self, folder: Path, name: str = BM25_DIR) -> None:
         self._retriever.save(str(folder / name))
