@@ -7,7 +7,7 @@ PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 
 .PHONY: install models index run test lint clean bench-squad bench-squad-v2 bench-seeds reranker gate \
-	bench-incremental bench-serve bench-encoders
+	bench-incremental bench-serve bench-encoders bench-scale
 
 # The CPU build of torch goes in first: installed later by sentence-transformers' dependency on
 # plain `torch`, pip would pull a multi-GB CUDA build instead.
@@ -102,3 +102,11 @@ bench-serve: index
 # Encoder throughput and agreement, torch against ONNX Runtime fp32 and int8 (SQuAD sentences).
 bench-encoders: install
 	$(BIN)/python scripts/bench_encoders.py --squad $(SQUAD_V1)
+
+# Retrieval at scale (issue 12): synthetic collections of 10k, 100k and 1M chunks made of SQuAD's
+# sentences (stand-in vectors, and the output says so), built with the FAISS index chosen by size:
+# build time, disk, query-process RSS, dense and BM25 latency, recall@10 against exact search.
+# "make bench-scale SCALE_SIZES=10000,100000" is quicker (all three took about 7 minutes here).
+SCALE_SIZES ?= 10000,100000,1000000
+bench-scale: install
+	$(BIN)/python scripts/bench_scale.py --squad $(SQUAD_V1) --sizes $(SCALE_SIZES)

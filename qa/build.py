@@ -146,7 +146,9 @@ def _build(
         # waits for this one instead.
         threading.Thread(target=_load_and_warm, args=(settings,)).start()
     expected = build_settings(settings)
-    previous = None if force else store.previous(expected)
+    # FAISS is derived from the stored vectors: another factory re-indexes, never re-embeds.
+    reusable = {k: v for k, v in expected.items() if k != "faiss_factory"}
+    previous = None if force else store.previous(reusable)
     old_manifest, old_pieces = (previous[0], previous[1].pieces()) if previous else ({}, {})
     sources = source_stats(corpus)
     plan = _plan(corpus, sources, old_manifest, old_pieces, progress)
@@ -155,7 +157,14 @@ def _build(
     # Same documents from the same files: nothing to write. (Same documents from files moved or
     # touched: a new build that embeds nothing, so the manifest's sources stay true.)
     same_files = (old_manifest.get("corpus"), old_manifest.get("sources")) == (str(corpus), sources)
-    if previous is not None and not plan.fresh and not plan.removed and same_files:
+    same_settings = old_manifest.get("settings") == expected
+    if (
+        previous is not None
+        and not plan.fresh
+        and not plan.removed
+        and same_files
+        and same_settings
+    ):
         n = len(plan.documents)
         _say(progress, f"index in {store.index_dir} is up to date ({n} documents)")
         folder = store.live()

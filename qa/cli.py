@@ -45,7 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     _index_options(index)
     index.add_argument("--force", action="store_true", help="rebuild even if up to date")
     index.add_argument("--chunk-tokens", type=int, help="token budget per chunk (default 180)")
-    index.add_argument("--faiss-factory", help='FAISS index_factory string (default "Flat")')
+    index.add_argument(
+        "--faiss-factory",
+        help='FAISS index_factory string, or "auto" (the default: chosen by size)',
+    )
     index.add_argument("--quiet", action="store_true", help="no progress output")
     index.add_argument(
         "--check",

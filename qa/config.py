@@ -27,8 +27,9 @@ class Settings:
     # Chunking: the token budget is counted with tiktoken; overlap is whole sentences.
     chunk_tokens: int = 180
     chunk_overlap_sentences: int = 1
-    # FAISS index_factory string: "Flat" is exact; "HNSW32" or "IVF256,Flat" for large corpora.
-    faiss_factory: str = "Flat"
+    # FAISS index_factory string, or "auto": chosen by each index's size (qa.store.dense: exact
+    # "Flat" below 50k vectors, "HNSW32" below 300k, IVF-PQ re-scored on the exact vectors above).
+    faiss_factory: str = "auto"
     embed_batch_size: int = 64
     # Query time.
     top_k: int = 5

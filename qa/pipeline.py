@@ -26,6 +26,7 @@ from qa.read.retrieval import Retriever
 from qa.runtime import CROSS_ENCODER, encoder_runtime, set_inference_threads
 from qa.schema import Answer, Hit
 from qa.store import IndexStore, changed_sources
+from qa.store.dense import set_search_threads
 
 log = logging.getLogger(__name__)
 # Passages the reader looks at, whatever top_k the caller wants shown. 10 rather than 5: on SQuAD
@@ -115,6 +116,7 @@ class QAPipeline:
         """Load the index in ``settings.index_dir``; ``IndexUnavailable`` if there is none."""
         IndexStore(settings.index_dir).manifest()  # fail fast, before the model loads
         set_inference_threads(settings.query_threads)
+        set_search_threads(settings.query_threads)
         return cls(settings, embedder or default_embedder(settings))
 
     @property
@@ -236,6 +238,7 @@ class QAPipeline:
                 "built_at": self.manifest.get("built_at"),
                 "build": self.folder.name,
                 "settings": self.manifest.get("settings"),
+                "faiss": self.manifest.get("faiss"),  # what "auto" chose for each index
                 "counts": self.manifest.get("counts"),
                 "qa_version": self.manifest.get("qa_version"),
             },

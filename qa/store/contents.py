@@ -134,7 +134,7 @@ class IndexContents:
 
     @classmethod
     def load(cls, folder: Path) -> IndexContents:
-        """Read what ``save`` wrote; damage is an ``IndexMismatch`` naming the fix."""
+        """Read what ``save`` wrote, the vectors memory-mapped; damage is an ``IndexMismatch``."""
         try:
             store = json.loads((folder / STORE).read_text(encoding="utf-8"))
             documents = tuple(
@@ -166,8 +166,10 @@ class IndexContents:
                     store["chunks"]
                 )
             )
-            sentence_vectors = np.load(folder / SENTENCE_VECTORS)
-            chunk_vectors = np.load(folder / CHUNK_VECTORS)
+            # Memory-mapped, read-only: a query reads the rows it compares, not the whole file
+            # (at a million chunks the vectors alone are gigabytes).
+            sentence_vectors = np.load(folder / SENTENCE_VECTORS, mmap_mode="r")
+            chunk_vectors = np.load(folder / CHUNK_VECTORS, mmap_mode="r")
         except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
             raise IndexMismatch(
                 f"the chunk store in {folder} is damaged ({exc}); {REBUILD_HINT}"

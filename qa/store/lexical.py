@@ -1,4 +1,8 @@
-"""BM25 over the same chunks as the dense index; the only module that imports bm25s."""
+"""BM25 over the same chunks as the dense index; the only module that imports bm25s.
+
+A loaded index is memory-mapped: its score matrix stays on disk and a query reads the postings of
+its own terms only (the vocabulary is read into RAM).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import bm25s
+import numpy as np
 
 from qa.errors import IndexMismatch
 from qa.text import content_terms
@@ -25,10 +30,15 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
+        return cls.from_terms([content_terms(t) for t in texts])
+
+    @classmethod
+    def from_terms(cls, terms: Sequence[list[str]]) -> LexicalIndex:
+        """The index of texts already analysed with ``qa.text.content_terms``."""
         retriever = bm25s.BM25()
         # An empty token list would break bm25s; a placeholder term matches no query.
-        retriever.index([content_terms(t) or ["\x00"] for t in texts], show_progress=False)
-        return cls(retriever, len(texts))
+        retriever.index([t or ["\x00"] for t in terms], show_progress=False)
+        return cls(retriever, len(terms))
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """Up to ``k`` texts sharing a term with ``query``, as ``(row, bm25 score)``, best first."""
@@ -36,8 +46,14 @@ class LexicalIndex:
         k = min(k, self.size)
         if not terms or k <= 0:
             return []
-        rows, scores = self._retriever.retrieve([terms], k=k, show_progress=False)
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if s > 0]
+        scores = self._retriever.get_scores(terms)
+        # Choose among the texts that share a term only: bm25s's own selection partitions every
+        # score, zeros included, which took 43 of 45 ms a query over a million chunks.
+        rows = np.flatnonzero(scores > 0)
+        if len(rows) > k:
+            rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
+        best = np.lexsort((rows, -scores[rows]))  # best first, ties by row
+        return [(int(rows[i]), float(scores[rows[i]])) for i in best]
 
     def save(self, folder: Path, name: str = BM25_DIR) -> None:
         self._retriever.save(str(folder / name))
@@ -45,7 +61,7 @@ class LexicalIndex:
     @classmethod
     def load(cls, folder: Path, size: int, name: str = BM25_DIR) -> LexicalIndex:
         try:
-            retriever = bm25s.BM25.load(str(folder / name))
+            retriever = bm25s.BM25.load(str(folder / name), mmap=True)
         except (OSError, ValueError, KeyError) as exc:
             raise IndexMismatch(
                 f"the BM25 index in {folder} cannot be read ({exc}); rebuild it with `qa index --force`"

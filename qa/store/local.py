@@ -13,7 +13,7 @@ from typing import Any
 
 from qa.errors import IndexMismatch, IndexUnavailable
 from qa.store.contents import IndexContents
-from qa.store.dense import SENTENCE_FILE, ChunkIndex
+from qa.store.dense import SENTENCE_FILE, ChunkIndex, DenseSpec
 from qa.store.folder import (
     REBUILD_HINT,
     build_lock,
@@ -100,8 +100,14 @@ class IndexStore:
         factory = manifest["settings"]["faiss_factory"]
         title_of = {d.doc_id: d.title for d in contents.documents}
         chunk_texts = [titled(title_of[c.doc_id], c.text) for c in contents.chunks]
-        dense = ChunkIndex.build(contents.chunk_vectors, factory)
-        sentence_dense = ChunkIndex.build(contents.sentence_vectors.titled, factory)
+        dim = int(contents.chunk_vectors.shape[1])
+        # Each index by its own size: a collection has about five sentences per chunk.
+        specs = {
+            "chunks": DenseSpec.choose(len(contents.chunks), dim, factory),
+            "sentences": DenseSpec.choose(len(contents.sentences), dim, factory),
+        }
+        dense = ChunkIndex.build(contents.chunk_vectors, specs["chunks"])
+        sentence_dense = ChunkIndex.build(contents.sentence_vectors.titled, specs["sentences"])
         lexical = LexicalIndex.build(chunk_texts)
         # Untitled: every sentence of a document would otherwise match its title's words.
         sentence_lexical = LexicalIndex.build([s.text for s in contents.sentences])
@@ -117,7 +123,11 @@ class IndexStore:
                 "sentences": len(contents.sentences),
                 "chunks": len(contents.chunks),
             }
-            write_manifest(folder, {**manifest, "counts": counts, "checksums": checksums(folder)})
+            faiss = {name: spec.to_dict() for name, spec in specs.items()}
+            write_manifest(
+                folder,
+                {**manifest, "counts": counts, "faiss": faiss, "checksums": checksums(folder)},
+            )
 
         return write_build(self.index_dir, write)
 
@@ -138,8 +148,15 @@ class IndexStore:
             folder=folder,
             manifest=manifest,
             contents=contents,
-            dense=ChunkIndex.load(folder),
-            sentence_dense=ChunkIndex.load(folder, SENTENCE_FILE),
+            dense=ChunkIndex.load(
+                folder, spec=_spec(manifest, "chunks"), vectors=contents.chunk_vectors
+            ),
+            sentence_dense=ChunkIndex.load(
+                folder,
+                SENTENCE_FILE,
+                spec=_spec(manifest, "sentences"),
+                vectors=contents.sentence_vectors.titled,
+            ),
             lexical=LexicalIndex.load(folder, len(contents.chunks)),
             sentence_lexical=LexicalIndex.load(folder, len(contents.sentences), SENTENCE_BM25_DIR),
         )
@@ -154,3 +171,16 @@ class IndexStore:
                 f"{' and '.join(wrong)}; {REBUILD_HINT}"
             )
         return loaded
+
+
+def _spec(manifest: dict[str, Any], name: str) -> DenseSpec:
+    """How the build made its ``name`` index (builds before "faiss" was recorded: the setting)."""
+    recorded = manifest.get("faiss", {}).get(name)
+    if isinstance(recorded, dict):
+        try:
+            return DenseSpec.from_dict(recorded)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexMismatch(
+                f"the manifest's FAISS {name} entry is malformed; {REBUILD_HINT}"
+            ) from exc
+    return DenseSpec(str(manifest.get("settings", {}).get("faiss_factory", "Flat")))
