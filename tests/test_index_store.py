@@ -238,6 +238,14 @@ def test_check_settings_names_every_difference(tmp_path: Path) -> None:
     assert "--force" in message
 
 
+def test_an_index_of_another_faiss_factory_only_needs_re_indexing(tmp_path: Path) -> None:
+    built = {"settings": {"chunk_tokens": 180, "faiss_factory": "Flat"}}
+    with pytest.raises(IndexMismatch) as info:
+        check_settings(built, {"chunk_tokens": 180, "faiss_factory": "auto"}, tmp_path)
+    assert "`qa index` re-indexes it from its stored vectors" in str(info.value)
+    assert "--force" not in str(info.value)
+
+
 # --- build_index and loading ---------------------------------------------------------------------
 
 
@@ -297,7 +305,9 @@ def test_loading_an_index_built_with_other_settings(
     with pytest.raises(IndexMismatch) as info:
         QAPipeline.load(tiny_settings.with_overrides(**override))
     assert name in str(info.value)
-    assert "--force" in str(info.value)
+    # Another FAISS factory needs only re-indexing; other settings, a rebuild.
+    hint = "`qa index` re-indexes" if name == "faiss_factory" else "--force"
+    assert hint in str(info.value)
 
 
 def test_query_settings_do_not_need_a_rebuild(tiny_settings: Settings) -> None:

@@ -137,9 +137,16 @@ def check_settings(manifest: dict[str, Any], expected: dict[str, Any], index_dir
         if built.get(k) != v
     ]
     if diffs:
+        # The FAISS index alone is derived from the stored vectors: re-indexing is seconds.
+        only_faiss = all(k == "faiss_factory" for k, v in expected.items() if built.get(k) != v)
+        hint = (
+            "`qa index` re-indexes it from its stored vectors, without embedding again"
+            if only_faiss
+            else REBUILD_HINT
+        )
         raise IndexMismatch(
             f"the index in {index_dir} does not match the current settings ({'; '.join(diffs)}); "
-            + REBUILD_HINT
+            + hint
         )
 
 
