@@ -200,7 +200,19 @@ class _OnnxPairs:
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         type_ids = np.array([e.type_ids for e in encodings], dtype=np.int64)
-        hidden = self._encoder.run(ids, mask, type_ids)
+        # One pair per run, unpadded. int8 dynamic quantisation scales each activation tensor by
+        # its largest value, so in a batch a pair's logit moved with its batch-mates and their
+        # padding (by up to 1.1 on the seeds questions); alone it is its own, and no work goes
+        # into padding pairs of 20 to 120 tokens to the longest. SQuAD v1.1 calibration fifth:
+        # top sentence .888 -> .889; held-out v1.1 p50 75 -> 58 ms.
+        hidden = np.zeros((0,), dtype=np.float32)
+        for i, n in enumerate(mask.sum(axis=1)):
+            row = self._encoder.run(
+                ids[i : i + 1, :n], mask[i : i + 1, :n], type_ids[i : i + 1, :n]
+            )
+            if not i:
+                hidden = np.zeros((*ids.shape, row.shape[-1]), dtype=np.float32)
+            hidden[i, :n] = row[0]
         return _Pairs(
             hidden,
             mask,
