@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from corpora import write_corpus
+from embedders import NeverEmbeds
 
 from qa.build import build_index, check_index
 from qa.config import Settings
@@ -97,21 +98,12 @@ def test_adding_changing_and_removing_files_costs_only_what_changed(living: Sett
 
 
 def test_a_bad_faiss_factory_is_refused_before_any_embedding(living: Settings) -> None:
-    class NeverEmbeds:
-        name, dim, max_tokens = "never", 384, 256
-
-        def encode(self, texts, **kwargs):
-            raise AssertionError("embedded before the settings were checked")
-
-        def fits(self, text: str) -> bool:
-            raise AssertionError("chunked before the settings were checked")
-
     with pytest.raises(InvalidSetting, match="index_factory"):
         build_index(
             living.with_overrides(faiss_factory="NotAnIndex42"),
             force=True,
             progress=False,
-            embedder=NeverEmbeds(),  # type: ignore[arg-type]
+            embedder=NeverEmbeds("before the settings were checked"),  # type: ignore[arg-type]
         )
 
 

@@ -10,6 +10,7 @@ import faiss
 import numpy as np
 import pytest
 from corpora import write_corpus
+from embedders import NeverEmbeds
 
 from qa.build import build_index
 from qa.config import Settings
@@ -205,19 +206,12 @@ def test_a_recorded_factory_is_what_loads(
 
 
 def test_another_factory_reindexes_without_embedding(settings: Settings) -> None:
-    class NeverEmbeds:
-        name, dim, max_tokens = "never", 384, 256
-
-        def encode(self, texts, **kwargs):
-            raise AssertionError("re-embedded for a new FAISS factory")
-
-        def fits(self, text: str) -> bool:
-            raise AssertionError("re-chunked for a new FAISS factory")
-
     build_index(settings, progress=False)
     before = live_build(settings.index_dir)
     graph = settings.with_overrides(faiss_factory="HNSW32")
-    report = build_index(graph, progress=False, embedder=NeverEmbeds())  # type: ignore[arg-type]
+    report = build_index(
+        graph, progress=False, embedder=NeverEmbeds("again for a new FAISS factory")
+    )  # type: ignore[arg-type]
     assert report.built and (report.added, report.updated, report.unchanged) == (0, 0, 2)
     assert live_build(settings.index_dir) != before
     manifest = read_manifest(settings.index_dir)

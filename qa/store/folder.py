@@ -131,22 +131,19 @@ def read_manifest_in(folder: Path) -> dict[str, Any]:
 def check_settings(manifest: dict[str, Any], expected: dict[str, Any], index_dir: Path) -> None:
     """Refuse an index built with other settings, naming each difference."""
     built = manifest.get("settings", {})
-    diffs = [
-        f"{k}: built with {built.get(k)!r}, now {v!r}"
-        for k, v in expected.items()
-        if built.get(k) != v
-    ]
-    if diffs:
+    differing = [k for k, v in expected.items() if built.get(k) != v]
+    if differing:
+        diffs = "; ".join(
+            f"{k}: built with {built.get(k)!r}, now {expected[k]!r}" for k in differing
+        )
         # The FAISS index alone is derived from the stored vectors: re-indexing is seconds.
-        only_faiss = all(k == "faiss_factory" for k, v in expected.items() if built.get(k) != v)
         hint = (
             "`qa index` re-indexes it from its stored vectors, without embedding again"
-            if only_faiss
+            if differing == ["faiss_factory"]
             else REBUILD_HINT
         )
         raise IndexMismatch(
-            f"the index in {index_dir} does not match the current settings ({'; '.join(diffs)}); "
-            + hint
+            f"the index in {index_dir} does not match the current settings ({diffs}); {hint}"
         )
 
 
