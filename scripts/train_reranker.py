@@ -34,9 +34,11 @@ from qa.pipeline import QAPipeline  # noqa: E402
 from qa.read.reader_model import ReaderModel  # noqa: E402
 from qa.read.reranker import HEAD_FILE, PACKAGED, CrossEncoder  # noqa: E402
 from qa.train.reranker_training import (  # noqa: E402
+    CEILING_QUANTILE,
     Group,
     Reread,
     TrainingConfig,
+    fit_ceiling,
     fit_mix,
     train,
 )
@@ -99,11 +101,13 @@ def main() -> int:
         logits = cross_encoder.score(q.question, texts[:depth]).tolist()
         rereads.append(Reread(tuple(linear[:depth]), tuple(logits), tuple(right[:depth])))
     weight, accuracy = fit_mix(rereads)
-    rerank = {"depth": depth, "cross": 1.0, "linear": weight}
+    ceiling = fit_ceiling(rereads)
+    rerank = {"depth": depth, "cross": 1.0, "linear": weight, "ceiling": ceiling}
     provenance = {
         **model.provenance,
         "rerank": f"linear weight fitted on {len(rereads)} SQuAD v1.1 questions of the fit "
-        f"articles' calibration fifth: top sentence right {accuracy:.3f}",
+        f"articles' calibration fifth: top sentence right {accuracy:.3f}; ceiling: the "
+        f"{CEILING_QUANTILE:.1%} quantile of their {depth} reread logits",
     }
     replace(model, rerank=rerank, provenance=provenance).save(args.reader_model)
     print(f"rerank {rerank} (calibration accuracy {accuracy:.3f}); wrote {args.reader_model}")

@@ -90,7 +90,13 @@ class KeywordScorer:
 
 
 def _reader(
-    texts: list[str], scorer, depth: int, gate: Gate | None = None
+    texts: list[str],
+    scorer,
+    depth: int,
+    gate: Gate | None = None,
+    *,
+    linear: float = 0.0,
+    ceiling: float | None = None,
 ) -> tuple[Reader, list[Hit]]:
     raw, sentences, pos = "", [], 0
     for i, text in enumerate(texts):
@@ -102,7 +108,12 @@ def _reader(
         score_weights={"cover": 1.0},
         confidence_weights={},
         confidence_bias=5.0,  # always confident: these tests are about which sentence wins
-        rerank={"depth": depth, "cross": 1.0, "linear": 0.0},
+        rerank={
+            "depth": depth,
+            "cross": 1.0,
+            "linear": linear,
+            **({} if ceiling is None else {"ceiling": ceiling}),
+        },
         gate=gate,
     )
     reader = Reader(sentences, vectors, {"doc": ("Doc", raw)}, model=model, cross_encoder=scorer)
@@ -120,8 +131,9 @@ def test_cross_encoder_picks_among_the_linear_rankers_best() -> None:
     reader, hits = _reader(texts, scorer, depth=2)
     reading = reader.read("Why do rivers flood in spring?", np.zeros(4, np.float32), hits)
     assert reading.text == texts[1]  # the linear model's runner-up, the cross-encoder's first
-    assert len(scorer.calls[0]) == 2  # only the linear ranker's best ``depth`` are reread
-    assert all(p.startswith("Doc") for p in scorer.calls[0])  # headed by the document title
+    read = [p for call in scorer.calls for p in call]
+    assert len(read) == 2  # only the linear ranker's best ``depth`` are reread
+    assert all(p.startswith("Doc") for p in read)  # headed by the document title
     assert reading.evidence is not None and reading.evidence.features["cross"] == 1.0
 
 
@@ -134,6 +146,44 @@ def test_sentences_below_the_depth_cannot_win() -> None:
     reader, hits = _reader(texts, KeywordScorer("sandbags"), depth=2)
     reading = reader.read("Why do rivers flood in spring?", np.zeros(4, np.float32), hits)
     assert reading.text != texts[2]
+
+
+_FLOOD = [
+    "Rivers flood in spring when the snow melts and the rivers rise.",
+    "The spring flood of rivers reached the town hall.",
+    "Spring rain made the flood worse.",
+    "Volunteers built walls of sandbags.",
+]
+_FLOOD_QUESTION = "Why do rivers flood in spring when snow melts?"
+
+
+def test_rereading_stops_once_no_sentence_could_overtake_the_leader() -> None:
+    # Linear scores (IDF-weighted cover) fall fast down the list; with the linear weight high
+    # and a ceiling of 1 on the logit, the sentences after the first cannot catch it up.
+    scorer = KeywordScorer("snow")
+    reader, hits = _reader(_FLOOD, scorer, depth=4, linear=10.0, ceiling=1.0)
+    reading = reader.read(_FLOOD_QUESTION, np.zeros(4, np.float32), hits)
+    assert reading.text == _FLOOD[0]
+    read = [p for call in scorer.calls for p in call]
+    assert len(read) == 2  # the leader and the runner-up, whose logit the gate weighs
+    assert reading.evidence is not None and reading.evidence.features["cross"] == 1.0
+
+
+def test_without_a_ceiling_every_sentence_to_the_depth_is_reread() -> None:
+    scorer = KeywordScorer("snow")
+    reader, hits = _reader(_FLOOD, scorer, depth=4, linear=10.0)
+    reader.read(_FLOOD_QUESTION, np.zeros(4, np.float32), hits)
+    assert sum(len(call) for call in scorer.calls) == 4
+
+
+def test_a_ceiling_never_changes_the_pick_when_a_later_sentence_can_still_win() -> None:
+    # No linear weight: every sentence could still win on its logit, so all are reread and
+    # the cross-encoder's favourite (the linear ranker's last) is quoted.
+    scorer = KeywordScorer("sandbags")
+    reader, hits = _reader(_FLOOD, scorer, depth=4, linear=0.0, ceiling=1.0)
+    reading = reader.read(_FLOOD_QUESTION, np.zeros(4, np.float32), hits)
+    assert sum(len(call) for call in scorer.calls) == 4
+    assert reading.text == _FLOOD[3]
 
 
 def test_with_a_gate_what_the_cross_encoder_read_decides_whether_to_answer() -> None:
@@ -201,6 +251,16 @@ def test_fit_mix_finds_the_weight_that_picks_the_right_sentences() -> None:
     ]
     weight, accuracy = fit_mix(rereads, grid=[0.0, 0.25, 1.0, 3.0])
     assert weight == 1.0 and accuracy == 2 / 3
+
+
+def test_fit_ceiling_is_a_high_quantile_of_the_logits() -> None:
+    from qa.train.reranker_training import Reread, fit_ceiling
+
+    logits = tuple(float(x) for x in range(2000))  # 0 .. 1999
+    ceiling = fit_ceiling([Reread(linear=(0.0,) * 2000, cross=logits, right=(False,) * 2000)])
+    assert ceiling == 1998.0  # one logit in a thousand reaches it
+    with pytest.raises(ValueError):
+        fit_ceiling([])
 
 
 def test_a_question_longer_than_the_window_still_scores(cross_encoder: CrossEncoder) -> None:

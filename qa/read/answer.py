@@ -29,6 +29,8 @@ _QUESTION_FILLER = frozenset(
 )
 # A neighbouring sentence joins the answer when it adds this share of the question's weight.
 _NEIGHBOUR_GAIN = 0.2
+# Sentences the cross-encoder rereads at least (fewer when the linear ranker keeps fewer).
+_MIN_REREAD = 2
 
 
 class PairScorer(Protocol):
@@ -212,21 +214,34 @@ class Reader:
         """The linear ranker's best ``depth`` sentences, rescored with the cross-encoder, and
         where its span head puts the answer in each (character offsets in the sentence).
 
-        The rest are dropped. The cross-encoder costs about 30 ms a sentence on one core, and
-        deeper rereading gains little (held-out SQuAD v1.1, top sentence right: linear .764,
+        The rest are dropped. The cross-encoder costs about 8 ms a sentence (ONNX int8, one
+        core), and deeper rereading gains little (held-out SQuAD v1.1, top sentence right: linear .764,
         reread 5 .778, reread 8 or 15 .781).
         """
         if self.cross_encoder is None:
             return scored, {}
         weights = self.model.rerank
         top = sorted(scored, key=lambda e: -e.score)[: int(weights["depth"])]
-        texts = [self.titled_sentence(e.sentence_id) for e in top]
-        heads = [
-            len(t) - len(self._sentences[e.sentence_id].text)
-            for e, t in zip(top, texts, strict=True)
-        ]
-        logits, found = self.cross_encoder.read(question, texts, heads)
-        logits = [float(x) for x in logits]
+        # Reread best linear score first, and stop once a sentence could not overtake the leader
+        # even with the highest logit the cross-encoder gives (its "ceiling"): the ones after it
+        # score lower still. Two at least: the gate weighs the chosen one's lead over the
+        # runner-up's logit. SQuAD v1.1 calibration fifth: 3.7 pairs a question instead of 5,
+        # not one pick or gate verdict changed, confidence moved by 0.006 on average.
+        ceiling = float(weights.get("ceiling", math.inf))
+        read: list[tuple[Evidence, float, int, Any]] = []
+        leader = -math.inf
+        for e in top:
+            if (
+                len(read) >= _MIN_REREAD
+                and weights["cross"] * ceiling + weights["linear"] * e.score <= leader
+            ):
+                break
+            text = self.titled_sentence(e.sentence_id)
+            head = len(text) - len(self._sentences[e.sentence_id].text)
+            logits, found = self.cross_encoder.read(question, [text], [head])
+            read.append((e, float(logits[0]), head, found[0]))
+            leader = max(leader, weights["cross"] * float(logits[0]) + weights["linear"] * e.score)
+        logits = [logit for _, logit, _, _ in read]
         # Each logit's lead over the best of the others: a sentence the cross-encoder prefers
         # clearly is surer than one among equals.
         ordered = sorted(logits, reverse=True)
@@ -246,11 +261,11 @@ class Reader:
                     "agree": float(e is top[0]),
                 },
             )
-            for e, logit, lead in zip(top, logits, leads, strict=True)
+            for (e, logit, _, _), lead in zip(read, leads, strict=True)
         ]
         spans = {
             e.sentence_id: (span.start - head, span.end - head)
-            for e, span, head in zip(top, found, heads, strict=True)
+            for e, _, head, span in read
             if span is not None
         }
         return reread, spans

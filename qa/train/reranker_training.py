@@ -8,6 +8,7 @@ loss is a softmax over the group, because the reader only keeps the group's winn
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -292,3 +293,18 @@ def fit_mix(rereads: Sequence[Reread], grid: Sequence[float] | None = None) -> t
 
     best_weight = max(grid, key=lambda w: (accuracy(w), -w))
     return best_weight, accuracy(best_weight)
+
+
+# The reader stops rereading once a sentence could not overtake the leader even with this logit.
+CEILING_QUANTILE = 0.999
+
+
+def fit_ceiling(rereads: Sequence[Reread]) -> float:
+    """The logit one reread sentence in a thousand reaches (rounded up to a hundredth): a high
+    bound on what the cross-encoder gives, so stopping at it rarely changes a pick.
+    """
+    logits = sorted(x for r in rereads for x in r.cross)
+    if not logits:
+        raise ValueError("no reread logits to fit a ceiling on")
+    at = min(len(logits) - 1, int(CEILING_QUANTILE * len(logits)))
+    return math.ceil(logits[at] * 100) / 100
