@@ -13,7 +13,7 @@ from qa.config import Settings
 from qa.embedding import Embedder
 from qa.errors import CorpusError, DocumentNotFound, IndexMismatch, InvalidRequest
 from qa.ingest.cleaning import display_form
-from qa.read.answer import Evidence, Reader
+from qa.read.answer import Evidence, Reader, TermStats
 from qa.read.language import (
     SEARCH_TERMS_MESSAGE,
     looks_like_search_terms,
@@ -108,6 +108,9 @@ class QAPipeline:
                 settings.reranker, encoder_runtime(settings, CROSS_ENCODER)
             ),
             page_starts={d.doc_id: d.page_starts for d in contents.documents if d.page_starts},
+            term_stats=TermStats.from_frequencies(
+                loaded.sentence_lexical.document_frequencies(), loaded.sentence_lexical.size
+            ),
         )
         self._n_chunks = len(contents.chunks)
 

@@ -173,3 +173,23 @@ def test_fixture_search_hits_quote_the_raw_document(fixture_pipeline: QAPipeline
     assert "Eyjafjallajokull erupted in April 2010" in hit.chunk.text
     assert raw[hit.chunk.start : hit.chunk.end].startswith(hit.chunk.text[:20])
     assert hit.to_dict()["doc_id"] == "volcanoes.txt"
+
+
+def test_document_frequencies_count_the_texts_holding_each_term(tmp_path) -> None:
+    texts = ["Missiles, missiles and radars.", "Radars in Poland.", "", "Poland and Romania."]
+    index = LexicalIndex.build(texts)
+    want = {"missil": 1, "radar": 2, "poland": 2, "romania": 1}
+    assert index.document_frequencies() == want  # the empty text's placeholder is left out
+    index.save(tmp_path)
+    assert LexicalIndex.load(tmp_path, len(texts)).document_frequencies() == want  # mapped
+
+
+def test_the_readers_term_weights_are_the_sentence_indexs(fixture_pipeline: QAPipeline) -> None:
+    from qa.read.answer import TermStats
+    from qa.text import content_terms
+
+    reader = fixture_pipeline._reader
+    counted = TermStats.from_term_sets(
+        frozenset(content_terms(s.text)) for s in reader._sentences
+    )
+    assert reader._stats == counted

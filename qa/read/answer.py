@@ -10,8 +10,9 @@ the one to quote. Pure: no I/O, everything it needs is passed in (the cross-enco
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,6 +30,8 @@ _QUESTION_FILLER = frozenset(
 )
 # A neighbouring sentence joins the answer when it adds this share of the question's weight.
 _NEIGHBOUR_GAIN = 0.2
+# Sentences whose analysed terms are kept between questions (a few questions' candidates).
+_ANALYSED_SENTENCES = 4096
 # Sentences the cross-encoder rereads at least (fewer when the linear ranker keeps fewer).
 _MIN_REREAD = 2
 
@@ -51,12 +54,18 @@ class TermStats:
     unseen_idf: float
 
     @classmethod
-    def from_term_sets(cls, term_sets: Sequence[frozenset[str]]) -> TermStats:
+    def from_term_sets(cls, term_sets: Iterable[frozenset[str]]) -> TermStats:
         df: dict[str, int] = {}
+        n = 0
         for terms in term_sets:
+            n += 1
             for term in terms:
                 df[term] = df.get(term, 0) + 1
-        n = len(term_sets)
+        return cls.from_frequencies(df, n)
+
+    @classmethod
+    def from_frequencies(cls, df: Mapping[str, int], n: int) -> TermStats:
+        """From how many of ``n`` sentences hold each term (e.g. the sentence BM25 index's)."""
         idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
         return cls(idf, math.log(1 + (n + 0.5) / 0.5))
 
@@ -112,8 +121,12 @@ class Reader:
         threshold: float | None = None,
         cross_encoder: PairScorer | None = None,
         page_starts: Mapping[str, Sequence[int]] | None = None,
+        term_stats: TermStats | None = None,
     ) -> None:
         """``documents`` maps doc_id to ``(title, raw_text)``; ``threshold`` overrides the model's.
+
+        ``term_stats``: the sentences' term frequencies, read from an index that has them (the
+        sentence BM25 index's); counted over ``sentences`` when not given.
 
         ``page_starts`` maps a paged document's (a PDF's) doc_id to the raw offset where each of
         its pages begins (``Document.page_starts``); its citations then carry their page.
@@ -127,10 +140,13 @@ class Reader:
         self._titled_vectors = sentence_vectors if titled_vectors is None else titled_vectors
         self._documents = documents
         self._page_starts: Mapping[str, Sequence[int]] = page_starts or {}
-        term_lists = [content_terms(s.text) for s in sentences]
-        self._terms = [frozenset(t) for t in term_lists]
-        self._bigrams = [frozenset(zip(t, t[1:], strict=False)) for t in term_lists]
-        self._stats = TermStats.from_term_sets(self._terms)
+        # A sentence's terms are read when it is a candidate or a candidate's neighbour, not all
+        # held at once: sets for every sentence took 28 MiB for SQuAD dev's 10,000 sentences,
+        # some 14 GB for the 5 million of a million chunks.
+        self._analysed = functools.lru_cache(maxsize=_ANALYSED_SENTENCES)(self._analyse)
+        self._stats = term_stats or TermStats.from_term_sets(
+            frozenset(content_terms(s.text)) for s in sentences
+        )
         self._title_terms = {
             doc_id: frozenset(content_terms(title)) for doc_id, (title, _) in documents.items()
         }
@@ -317,13 +333,13 @@ class Reader:
         total: float,
     ) -> dict[str, float]:
         """Features of one sentence; ``total`` is the question terms' summed weight."""
-        terms = self._terms[sid]
+        terms, bigrams = self._analysed(sid)
         spans = short_answer.novel_spans(self._sentences[sid].text, q_terms, kind) if kind else []
         strict = kind in answer_types.STRICT_TYPES
         return {
             "cover": sum(self._stats.weight(t) for t in q_terms & terms) / total,
             "window": sum(self._stats.weight(t) for t in q_terms & self._window_terms(sid)) / total,
-            "bigram": len(q_bigrams & self._bigrams[sid]) / len(q_bigrams) if q_bigrams else 0.0,
+            "bigram": len(q_bigrams & bigrams) / len(q_bigrams) if q_bigrams else 0.0,
             "novelty": len(terms - q_terms) / len(terms) if terms else 0.0,
             "strict_hit": float(strict and bool(spans)),
             "strict_miss": float(strict and not spans),
@@ -331,13 +347,21 @@ class Reader:
             "length": min(len(self._sentences[sid].text.split()), 60) / 60,
         }
 
+    def _analyse(self, sid: int) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
+        """A sentence's content terms and its adjacent term pairs."""
+        terms = content_terms(self._sentences[sid].text)
+        return frozenset(terms), frozenset(zip(terms, terms[1:], strict=False))
+
+    def _terms(self, sid: int) -> frozenset[str]:
+        return self._analysed(sid)[0]
+
     def _window_terms(self, sid: int) -> frozenset[str]:
         """Terms of the sentence, its neighbours in the same document, and the title."""
         doc_id = self._sentences[sid].doc_id
-        terms = set(self._terms[sid])
+        terms = set(self._terms(sid))
         for other in (sid - 1, sid + 1):
             if 0 <= other < len(self._sentences) and self._sentences[other].doc_id == doc_id:
-                terms |= self._terms[other]
+                terms |= self._terms(other)
         return frozenset(terms | self._title_terms[doc_id])
 
     def _answer_span(self, sid: int, q_terms: frozenset[str]) -> list[int]:
@@ -349,14 +373,14 @@ class Reader:
         sentence = self._sentences[sid]
         span = [sid]
         total = sum(self._stats.weight(t) for t in q_terms) or 1.0
-        missing = q_terms - self._terms[sid]
+        missing = q_terms - self._terms(sid)
         for other in (sid - 1, sid + 1):
             if (
                 not 0 <= other < len(self._sentences)
                 or self._sentences[other].doc_id != sentence.doc_id
             ):
                 continue
-            gain = sum(self._stats.weight(t) for t in missing & self._terms[other]) / total
+            gain = sum(self._stats.weight(t) for t in missing & self._terms(other)) / total
             leads_in = other == sid + 1 and (
                 len(sentence.text.split()) < 6 or sentence.text.rstrip().endswith(":")
             )

@@ -19,6 +19,7 @@ from qa.text import content_terms
 BM25_DIR = "bm25"  # chunks; sentences have their own index in SENTENCE_BM25_DIR
 SENTENCE_BM25_DIR = "bm25-sentences"
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its own logger to DEBUG
+PLACEHOLDER = "\x00"  # the one term of a text that has none: bm25s cannot index an empty list
 
 
 class LexicalIndex:
@@ -37,7 +38,7 @@ class LexicalIndex:
         """The index of texts already analysed with ``qa.text.content_terms``."""
         retriever = bm25s.BM25()
         # An empty token list would break bm25s; a placeholder term matches no query.
-        retriever.index([t or ["\x00"] for t in terms], show_progress=False)
+        retriever.index([t or [PLACEHOLDER] for t in terms], show_progress=False)
         return cls(retriever, len(terms))
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
@@ -54,6 +55,16 @@ class LexicalIndex:
             rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
         best = np.lexsort((rows, -scores[rows]))  # best first, ties by row
         return [(int(rows[i]), float(scores[rows[i]])) for i in best]
+
+    def document_frequencies(self) -> dict[str, int]:
+        """How many of the indexed texts hold each term: the lengths of the score matrix's
+        columns (every posting scores above 0), read without loading the postings."""
+        counts = np.diff(np.asarray(self._retriever.scores["indptr"]))
+        return {
+            term: int(counts[column])
+            for term, column in self._retriever.vocab_dict.items()
+            if column < len(counts) and term != PLACEHOLDER
+        }
 
     def save(self, folder: Path, name: str = BM25_DIR) -> None:
         self._retriever.save(str(folder / name))
