@@ -392,3 +392,36 @@ def test_store_round_trip(tiny_settings: Settings) -> None:
         "documents": 2, "sentences": len(sentences), "chunks": len(chunks),
     }  # fmt: skip
     assert set(manifest["documents"]) == {"comets.txt", "deep/tides.md"}
+
+
+def _flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_load_checks_big_files_by_size_and_a_build_hashes_them(
+    tiny_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading hashes files up to ``LOAD_HASH_LIMIT`` and sizes the rest; a build that reuses the
+    live one hashes everything, so rot that keeps a size is caught before it spreads."""
+    import qa.store.local as local
+    from qa.store import IndexStore
+    from qa.store.folder import verify_checksums
+
+    settings = copy_index(tiny_settings, tmp_path / "index")
+    folder = live_build(settings.index_dir)
+    assert folder is not None
+    manifest = read_manifest(settings.index_dir)
+    assert manifest["sizes"][STORE] == (folder / STORE).stat().st_size
+    vectors = folder / SENTENCE_VECTORS
+    monkeypatch.setattr(local, "LOAD_HASH_LIMIT", vectors.stat().st_size - 1)
+    _flip_a_byte(vectors)  # same size: not hashed when loading
+    QAPipeline.load(settings)
+    with pytest.raises(IndexMismatch, match=f"{SENTENCE_VECTORS} \\(changed\\)"):
+        verify_checksums(folder, manifest)
+    assert IndexStore(settings.index_dir).previous(manifest["settings"]) is None  # rebuilt
+    with vectors.open("ab") as f:
+        f.write(b"\0")  # a size that is not the recorded one: caught when loading too
+    with pytest.raises(IndexMismatch, match=f"{SENTENCE_VECTORS} \\(changed\\)"):
+        QAPipeline.load(settings)

@@ -340,14 +340,16 @@ def test_unchanged_files_are_not_read_again(
 def test_artefacts_that_disagree_in_size_are_a_mismatch_not_a_crash(living: Settings) -> None:
     """Even with checksums that match (rewritten by hand), sizes are checked against each other."""
     from qa.store.dense import ChunkIndex
-    from qa.store.folder import checksums, read_manifest_in, write_manifest
+    from qa.store.folder import checksums, file_sizes, read_manifest_in, write_manifest
 
     folder = live_build(living.index_dir)
     assert folder is not None
     extra = np.eye(7, 384, dtype=np.float32)
     ChunkIndex.build(extra).save(folder)  # 7 chunks where the store has 3
     manifest = read_manifest_in(folder)
-    write_manifest(folder, {**manifest, "checksums": checksums(folder)})
+    write_manifest(
+        folder, {**manifest, "checksums": checksums(folder), "sizes": file_sizes(folder)}
+    )
     with pytest.raises(IndexMismatch, match="disagrees with itself on the number of chunks"):
         QAPipeline.load(living)
     client = create_app({"TESTING": True, "QA_SETTINGS": living}).test_client()

@@ -189,7 +189,5 @@ def test_the_readers_term_weights_are_the_sentence_indexs(fixture_pipeline: QAPi
     from qa.text import content_terms
 
     reader = fixture_pipeline._reader
-    counted = TermStats.from_term_sets(
-        frozenset(content_terms(s.text)) for s in reader._sentences
-    )
+    counted = TermStats.from_term_sets(frozenset(content_terms(s.text)) for s in reader._sentences)
     assert reader._stats == counted

@@ -149,25 +149,47 @@ def check_settings(manifest: dict[str, Any], expected: dict[str, Any], index_dir
 
 def checksums(folder: Path) -> dict[str, str]:
     """``relative path -> sha256`` of every file of a build except the manifest."""
+    return {name: sha256_file(path) for name, path in _build_files(folder).items()}
+
+
+def file_sizes(folder: Path) -> dict[str, int]:
+    """``relative path -> bytes`` of every file of a build except the manifest."""
+    return {name: path.stat().st_size for name, path in _build_files(folder).items()}
+
+
+def _build_files(folder: Path) -> dict[str, Path]:
     return {
-        path.relative_to(folder).as_posix(): sha256_file(path)
+        path.relative_to(folder).as_posix(): path
         for path in sorted(folder.rglob("*"))
         if path.is_file() and path.name != MANIFEST
     }
 
 
-def verify_checksums(folder: Path, manifest: dict[str, Any]) -> None:
-    """``IndexMismatch`` naming each file that is missing, extra or not what was written."""
+def verify_checksums(
+    folder: Path, manifest: dict[str, Any], *, hash_limit: int | None = None
+) -> None:
+    """``IndexMismatch`` naming each file that is missing, extra or not what was written.
+
+    A file the manifest records as larger than ``hash_limit`` bytes is checked by its size
+    alone (every file is hashed when it is None, or when the manifest records no sizes).
+    """
     expected = manifest.get("checksums")
     if not isinstance(expected, dict):
         raise IndexMismatch(f"the manifest in {folder} has no checksums; {REBUILD_HINT}")
-    found = checksums(folder)
+    sizes = manifest.get("sizes")
+    sizes = sizes if isinstance(sizes, dict) else {}
+    found = _build_files(folder)
+
+    def intact(name: str) -> bool:
+        size = sizes.get(name)
+        if size is not None and found[name].stat().st_size != size:
+            return False
+        if size is not None and hash_limit is not None and size > hash_limit:
+            return True
+        return sha256_file(found[name]) == expected[name]
+
     bad = sorted(
-        [
-            f"{name} (changed)"
-            for name in expected
-            if name in found and found[name] != expected[name]
-        ]
+        [f"{name} (changed)" for name in expected if name in found and not intact(name)]
         + [f"{name} (missing)" for name in expected if name not in found]
         + [f"{name} (unexpected)" for name in found if name not in expected]
     )

@@ -19,6 +19,7 @@ from qa.store.folder import (
     build_lock,
     check_settings,
     checksums,
+    file_sizes,
     live_build,
     read_manifest,
     read_manifest_in,
@@ -29,6 +30,8 @@ from qa.store.folder import (
 )
 from qa.store.lexical import SENTENCE_BM25_DIR, LexicalIndex
 from qa.text import titled
+
+LOAD_HASH_LIMIT = 64 << 20  # bytes: files above it are checked by size when a build is loaded
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,13 @@ class IndexStore:
             faiss = {name: spec.to_dict() for name, spec in specs.items()}
             write_manifest(
                 folder,
-                {**manifest, "counts": counts, "faiss": faiss, "checksums": checksums(folder)},
+                {
+                    **manifest,
+                    "counts": counts,
+                    "faiss": faiss,
+                    "checksums": checksums(folder),
+                    "sizes": file_sizes(folder),
+                },
             )
 
         return write_build(self.index_dir, write)
@@ -142,7 +151,11 @@ class IndexStore:
     def _load(self, folder: Path, expected: dict[str, Any]) -> LoadedIndex:
         manifest = read_manifest_in(folder)
         check_settings(manifest, expected, self.index_dir)
-        verify_checksums(folder, manifest)
+        # Every worker loads each new build: hashing gigabytes of vectors each time (about 18 GB
+        # at a million chunks) would hold a reload for minutes. Big files are checked by size
+        # (a build is switched in whole, so damage that keeps the size is rot, not a torn write);
+        # a build that reuses this one hashes every file first (``previous``).
+        verify_checksums(folder, manifest, hash_limit=LOAD_HASH_LIMIT)
         contents = IndexContents.load(folder)
         loaded = LoadedIndex(
             folder=folder,
