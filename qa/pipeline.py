@@ -87,7 +87,7 @@ class QAPipeline:
                 f"vectors but the model gives {embedder.dim}; rebuild it with `qa index --force`"
             )
         contents = loaded.contents
-        self._documents = {d.doc_id: (d.title, d.raw_text) for d in contents.documents}
+        self._documents = contents.document_texts()
         self._retriever = Retriever(
             contents.chunks,
             loaded.dense,

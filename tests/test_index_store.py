@@ -425,3 +425,95 @@ def test_a_load_checks_big_files_by_size_and_a_build_hashes_them(
         f.write(b"\0")  # a size that is not the recorded one: caught when loading too
     with pytest.raises(IndexMismatch, match=f"{SENTENCE_VECTORS} \\(changed\\)"):
         QAPipeline.load(settings)
+
+
+def _rewrite_manifest_sums(folder: Path) -> None:
+    """As a hand-edited build would: checksums that match whatever is there now."""
+    from qa.store.folder import checksums, file_sizes, read_manifest_in
+
+    manifest = read_manifest_in(folder)
+    write_manifest(
+        folder, {**manifest, "checksums": checksums(folder), "sizes": file_sizes(folder)}
+    )
+
+
+@pytest.mark.parametrize("damage", ["rows-shape", "rows-document", "rows-text", "rows-sentence"])
+def test_records_that_disagree_are_a_mismatch_even_with_matching_checksums(
+    tiny_settings: Settings, tmp_path: Path, damage: str
+) -> None:
+    from qa.store.records import CHUNK_ROWS, SENTENCE_ROWS, TEXTS
+
+    settings = copy_index(tiny_settings, tmp_path / "index")
+    folder = live_build(settings.index_dir)
+    assert folder is not None
+    sentences = np.load(folder / SENTENCE_ROWS)
+    chunks = np.load(folder / CHUNK_ROWS)
+    if damage == "rows-shape":
+        np.save(folder / CHUNK_ROWS, chunks[:, :3])
+    elif damage == "rows-document":
+        sentences[-1, 0] = 2  # the store has documents 0 and 1
+        np.save(folder / SENTENCE_ROWS, sentences)
+    elif damage == "rows-text":
+        sentences[0, 3] = (folder / TEXTS).stat().st_size  # text past the end of the file
+        np.save(folder / SENTENCE_ROWS, sentences)
+    else:
+        chunks[-1, 5] = len(sentences)  # a last sentence the store lacks
+        np.save(folder / CHUNK_ROWS, chunks)
+    _rewrite_manifest_sums(folder)
+    with pytest.raises(IndexMismatch, match="is damaged"):
+        QAPipeline.load(settings)
+
+
+def test_a_store_of_the_json_format_still_loads(tiny_settings: Settings, tmp_path: Path) -> None:
+    """Builds before the memory-mapped records kept every record in store.json."""
+    from qa.store.records import CHUNK_ROWS, DOCUMENT_ROWS, SENTENCE_ROWS, TEXTS
+
+    settings = copy_index(tiny_settings, tmp_path / "index")
+    folder = live_build(settings.index_dir)
+    assert folder is not None
+    mapped = IndexContents.load(folder)
+    old = {
+        "documents": [
+            {
+                "doc_id": d.doc_id,
+                "title": d.title,
+                "raw_text": d.raw_text,
+                "sha256": d.sha256,
+                "page_starts": list(d.page_starts),
+            }
+            for d in mapped.documents
+        ],
+        "sentences": [[s.doc_id, s.start, s.end, s.text] for s in mapped.sentences],
+        "chunks": [
+            [c.doc_id, c.start, c.end, c.n_tokens, c.first_sentence, c.last_sentence, c.text]
+            for c in mapped.chunks
+        ],
+    }
+    (folder / STORE).write_text(json.dumps(old), encoding="utf-8")
+    for name in (TEXTS, DOCUMENT_ROWS, SENTENCE_ROWS, CHUNK_ROWS):
+        (folder / name).unlink()
+    _rewrite_manifest_sums(folder)
+    loaded = IndexContents.load(folder)
+    assert list(loaded.documents) == list(mapped.documents)
+    assert list(loaded.sentences) == list(mapped.sentences)
+    assert list(loaded.chunks) == list(mapped.chunks)
+    assert dict(loaded.document_texts()) == dict(mapped.document_texts())
+    question = "When was Halley's Comet last seen?"
+    assert (
+        QAPipeline.load(settings).ask(question).text
+        == QAPipeline.load(tiny_settings).ask(question).text
+    )
+
+
+def test_mapped_records_read_like_a_sequence(tiny_settings: Settings) -> None:
+    folder = live_build(tiny_settings.index_dir)
+    assert folder is not None
+    contents = IndexContents.load(folder)
+    sentences = contents.sentences
+    assert [s.sentence_id for s in sentences] == list(range(len(sentences)))
+    assert sentences[-1] == sentences[len(sentences) - 1]
+    assert sentences[1:3] == [sentences[1], sentences[2]]
+    with pytest.raises(IndexError):
+        sentences[len(sentences)]
+    raw = contents.document_texts()["comets.txt"][1]
+    assert all(raw[s.start : s.end] == s.text for s in sentences if s.doc_id == "comets.txt")

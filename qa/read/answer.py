@@ -147,9 +147,8 @@ class Reader:
         self._stats = term_stats or TermStats.from_term_sets(
             frozenset(content_terms(s.text)) for s in sentences
         )
-        self._title_terms = {
-            doc_id: frozenset(content_terms(title)) for doc_id, (title, _) in documents.items()
-        }
+        # Filled as documents come up: a loaded index reads a document's text when asked for.
+        self._titles: dict[str, tuple[str, frozenset[str]]] = {}
         self.model = model or ReaderModel.load()
         self.cross_encoder = cross_encoder
         # The gate read after the cross-encoder, when there is one and the model has it.
@@ -289,7 +288,7 @@ class Reader:
     def titled_sentence(self, sid: int) -> str:
         """A sentence headed by its document's title, as the cross-encoder reads it."""
         sentence = self._sentences[sid]
-        return titled(self._documents[sentence.doc_id][0], sentence.text)
+        return titled(self._title(sentence.doc_id)[0], sentence.text)
 
     def _evidence(
         self,
@@ -362,7 +361,15 @@ class Reader:
         for other in (sid - 1, sid + 1):
             if 0 <= other < len(self._sentences) and self._sentences[other].doc_id == doc_id:
                 terms |= self._terms(other)
-        return frozenset(terms | self._title_terms[doc_id])
+        return frozenset(terms | self._title(doc_id)[1])
+
+    def _title(self, doc_id: str) -> tuple[str, frozenset[str]]:
+        """A document's title and its content terms."""
+        known = self._titles.get(doc_id)
+        if known is None:
+            title = self._documents[doc_id][0]
+            known = self._titles[doc_id] = (title, frozenset(content_terms(title)))
+        return known
 
     def _answer_span(self, sid: int, q_terms: frozenset[str]) -> list[int]:
         """The sentence, plus a neighbour that holds question words it lacks or that it leads into.

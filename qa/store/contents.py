@@ -1,5 +1,8 @@
 """What an index holds, as typed records: documents, sentences, chunks and their vectors.
 
+On disk (``save``/``load``): the records memory-mapped, read when asked for (``qa.store.records``),
+beside the vectors; builds before that kept every record in one JSON file, still read.
+
 Sentences and chunks are numbered globally in document order, so each document owns one
 contiguous run of rows. ``IndexContents.pieces`` cuts the contents into per-document pieces and
 ``IndexContents.assemble`` puts pieces back together, renumbered: an incremental build keeps the
@@ -9,17 +12,33 @@ pieces of unchanged documents (their vectors above all) and embeds only the rest
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from qa.errors import IndexMismatch
 from qa.schema import Chunk, Sentence
+from qa.store.records import (
+    CHUNK_FIELDS,
+    CHUNK_ROWS,
+    DOCUMENT_ROWS,
+    SENTENCE_FIELDS,
+    SENTENCE_ROWS,
+    TEXTS,
+    DocumentTexts,
+    Records,
+    Texts,
+    TextWriter,
+    chunk_records,
+    save_rows,
+    sentence_records,
+)
 
-STORE = "store.json"
+STORE = "store.json"  # per document: id, title, checksum, pages (every record, before format 2)
+STORE_FORMAT = 2
 SENTENCE_VECTORS = "sentences.npy"
 CHUNK_VECTORS = "chunks.npy"
 REBUILD_HINT = "rebuild it with `qa index --force` (or `make index`)"
@@ -58,11 +77,19 @@ class DocumentPieces:
 class IndexContents:
     """Everything an index is built from; FAISS and BM25 are derived from it."""
 
-    documents: tuple[StoredDocument, ...]
-    sentences: tuple[Sentence, ...]
-    chunks: tuple[Chunk, ...]
+    documents: Sequence[StoredDocument]
+    sentences: Sequence[Sentence]
+    chunks: Sequence[Chunk]
     chunk_vectors: np.ndarray  # one row per chunk, embedded with its document's title
     sentence_vectors: SentenceVectors
+    # Loaded from disk: doc_id -> (title, raw text), each raw text read when asked for.
+    texts: Mapping[str, tuple[str, str]] | None = field(default=None, compare=False, repr=False)
+
+    def document_texts(self) -> Mapping[str, tuple[str, str]]:
+        """``doc_id -> (title, raw_text)`` of every document."""
+        if self.texts is not None:
+            return self.texts
+        return {d.doc_id: (d.title, d.raw_text) for d in self.documents}
 
     def pieces(self) -> dict[str, DocumentPieces]:
         """Each document's piece by doc_id (renumbered from 0)."""
@@ -111,66 +138,58 @@ class IndexContents:
         )
 
     def save(self, folder: Path) -> None:
-        store = {
-            "documents": [
-                {
-                    "doc_id": d.doc_id,
-                    "title": d.title,
-                    "raw_text": d.raw_text,
-                    "sha256": d.sha256,
-                    "page_starts": list(d.page_starts),
-                }
-                for d in self.documents
-            ],
-            "sentences": [[s.doc_id, s.start, s.end, s.text] for s in self.sentences],
-            "chunks": [
-                [c.doc_id, c.start, c.end, c.n_tokens, c.first_sentence, c.last_sentence, c.text]
+        meta = [
+            {
+                "doc_id": d.doc_id,
+                "title": d.title,
+                "sha256": d.sha256,
+                "page_starts": list(d.page_starts),
+            }
+            for d in self.documents
+        ]
+        row_of = {d.doc_id: i for i, d in enumerate(self.documents)}
+        with (folder / TEXTS).open("wb") as f:
+            texts = TextWriter(f)
+            documents = [texts.add(d.raw_text) for d in self.documents]
+            sentences = [
+                (row_of[s.doc_id], s.start, s.end, *texts.add(s.text)) for s in self.sentences
+            ]
+            chunks = [
+                (
+                    row_of[c.doc_id],
+                    c.start,
+                    c.end,
+                    c.n_tokens,
+                    c.first_sentence,
+                    c.last_sentence,
+                    *texts.add(c.text),
+                )
                 for c in self.chunks
-            ],
-        }
+            ]
+        save_rows(folder, DOCUMENT_ROWS, documents, 2)
+        save_rows(folder, SENTENCE_ROWS, sentences, SENTENCE_FIELDS)
+        save_rows(folder, CHUNK_ROWS, chunks, CHUNK_FIELDS)
+        store = {"format": STORE_FORMAT, "documents": meta}
         (folder / STORE).write_text(json.dumps(store, ensure_ascii=False), encoding="utf-8")
         np.save(folder / SENTENCE_VECTORS, np.stack(self.sentence_vectors, axis=1))
         np.save(folder / CHUNK_VECTORS, self.chunk_vectors)
 
     @classmethod
     def load(cls, folder: Path) -> IndexContents:
-        """Read what ``save`` wrote, the vectors memory-mapped; damage is an ``IndexMismatch``."""
+        """Read what ``save`` wrote, the vectors and records memory-mapped; damage is an
+        ``IndexMismatch``."""
         try:
             store = json.loads((folder / STORE).read_text(encoding="utf-8"))
-            documents = tuple(
-                StoredDocument(
-                    doc_id=d["doc_id"],
-                    title=d["title"],
-                    raw_text=d["raw_text"],
-                    sha256=d["sha256"],
-                    page_starts=tuple(d.get("page_starts", ())),
-                )
-                for d in store["documents"]
-            )
-            sentences = tuple(
-                Sentence(sentence_id=i, doc_id=doc_id, text=text, start=start, end=end)
-                for i, (doc_id, start, end, text) in enumerate(store["sentences"])
-            )
-            chunks = tuple(
-                Chunk(
-                    chunk_id=i,
-                    doc_id=doc_id,
-                    text=text,
-                    start=start,
-                    end=end,
-                    n_tokens=n_tokens,
-                    first_sentence=first,
-                    last_sentence=last,
-                )
-                for i, (doc_id, start, end, n_tokens, first, last, text) in enumerate(
-                    store["chunks"]
-                )
-            )
+            if "sentences" in store:  # a build before format 2: every record in the JSON
+                documents, sentences, chunks = _json_records(store)
+                texts = None
+            else:
+                documents, sentences, chunks, texts = _mapped_records(folder, store)
             # Memory-mapped, read-only: a query reads the rows it compares, not the whole file
             # (at a million chunks the vectors alone are gigabytes).
             sentence_vectors = np.load(folder / SENTENCE_VECTORS, mmap_mode="r")
             chunk_vectors = np.load(folder / CHUNK_VECTORS, mmap_mode="r")
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as exc:
             raise IndexMismatch(
                 f"the chunk store in {folder} is damaged ({exc}); {REBUILD_HINT}"
             ) from exc
@@ -185,20 +204,107 @@ class IndexContents:
             raise IndexMismatch(
                 f"the chunk vectors in {folder} do not match its chunks; {REBUILD_HINT}"
             )
-        known = {d.doc_id for d in documents}
-        if any(s.doc_id not in known for s in sentences) or any(
-            not 0 <= c.first_sentence <= c.last_sentence < len(sentences) for c in chunks
-        ):
-            raise IndexMismatch(
-                f"the chunk store in {folder} refers to rows it lacks; {REBUILD_HINT}"
-            )
+        if texts is None:
+            known = {d.doc_id for d in documents}
+            if any(s.doc_id not in known for s in sentences) or any(
+                not 0 <= c.first_sentence <= c.last_sentence < len(sentences) for c in chunks
+            ):
+                raise IndexMismatch(
+                    f"the chunk store in {folder} refers to rows it lacks; {REBUILD_HINT}"
+                )
         return cls(
             documents=documents,
             sentences=sentences,
             chunks=chunks,
             chunk_vectors=chunk_vectors,
             sentence_vectors=SentenceVectors(sentence_vectors[:, 0], sentence_vectors[:, 1]),
+            texts=texts,
         )
+
+
+def _json_records(
+    store: dict[str, Any],
+) -> tuple[tuple[StoredDocument, ...], tuple[Sentence, ...], tuple[Chunk, ...]]:
+    """The records of a store written before format 2, all in its JSON."""
+    documents = tuple(
+        StoredDocument(
+            doc_id=d["doc_id"],
+            title=d["title"],
+            raw_text=d["raw_text"],
+            sha256=d["sha256"],
+            page_starts=tuple(d.get("page_starts", ())),
+        )
+        for d in store["documents"]
+    )
+    sentences = tuple(
+        Sentence(sentence_id=i, doc_id=doc_id, text=text, start=start, end=end)
+        for i, (doc_id, start, end, text) in enumerate(store["sentences"])
+    )
+    chunks = tuple(
+        Chunk(
+            chunk_id=i,
+            doc_id=doc_id,
+            text=text,
+            start=start,
+            end=end,
+            n_tokens=n_tokens,
+            first_sentence=first,
+            last_sentence=last,
+        )
+        for i, (doc_id, start, end, n_tokens, first, last, text) in enumerate(store["chunks"])
+    )
+    return documents, sentences, chunks
+
+
+def _mapped_records(
+    folder: Path, store: dict[str, Any]
+) -> tuple[Records[StoredDocument], Records[Sentence], Records[Chunk], DocumentTexts]:
+    """The records of a format-2 store, memory-mapped and checked against each other."""
+    if store.get("format") != STORE_FORMAT:
+        raise ValueError(f"store format {store.get('format')!r}, not {STORE_FORMAT}")
+    meta = store["documents"]
+    texts = Texts(folder / TEXTS)
+    rows = {
+        name: np.load(folder / name, mmap_mode="r")
+        for name in (DOCUMENT_ROWS, SENTENCE_ROWS, CHUNK_ROWS)
+    }
+    _check_rows(rows, len(meta), len(texts))
+    doc_ids = [m["doc_id"] for m in meta]
+
+    def document(i: int, row: list[int]) -> StoredDocument:
+        m = meta[i]
+        raw = texts.get(*row)
+        return StoredDocument(m["doc_id"], m["title"], raw, m["sha256"], tuple(m["page_starts"]))
+
+    return (
+        Records(rows[DOCUMENT_ROWS], document),
+        sentence_records(rows[SENTENCE_ROWS], doc_ids, texts),
+        chunk_records(rows[CHUNK_ROWS], doc_ids, texts),
+        DocumentTexts(meta, rows[DOCUMENT_ROWS], texts),
+    )
+
+
+def _check_rows(rows: dict[str, np.ndarray], n_documents: int, n_bytes: int) -> None:
+    """``ValueError`` unless every row has its fields, names a document and a sentence the store
+    has, and points at text inside the texts file."""
+    widths = {DOCUMENT_ROWS: 2, SENTENCE_ROWS: SENTENCE_FIELDS, CHUNK_ROWS: CHUNK_FIELDS}
+    for name, width in widths.items():
+        if rows[name].ndim != 2 or rows[name].shape[1] != width:
+            raise ValueError(f"{name} has shape {rows[name].shape}, not (rows, {width})")
+    documents, sentences, chunks = (rows[n] for n in widths)
+    if len(documents) != n_documents:
+        raise ValueError(f"{len(documents)} document rows for {n_documents} documents")
+    for name, table in rows.items():
+        offset, length = table[:, -2], table[:, -1]
+        if len(table) and ((offset < 0) | (length < 0) | (offset + length > n_bytes)).any():
+            raise ValueError(f"{name} points outside the texts")
+    for name, table in ((SENTENCE_ROWS, sentences), (CHUNK_ROWS, chunks)):
+        if len(table) and ((table[:, 0] < 0) | (table[:, 0] >= n_documents)).any():
+            raise ValueError(f"{name} names documents the store lacks")
+    if len(chunks):
+        first, last = chunks[:, 4], chunks[:, 5]
+        if ((first < 0) | (first > last) | (last >= len(sentences))).any():
+            raise ValueError(f"{CHUNK_ROWS} names sentences the store lacks")
 
 
 # Renumbering builds new records directly: dataclasses.replace is several times slower, and an
