@@ -22,7 +22,7 @@ from qa.read.language import (
 )
 from qa.read.reader_model import ReaderModel
 from qa.read.reranker import load_cross_encoder
-from qa.read.retrieval import Retriever
+from qa.read.retrieval import retriever_for
 from qa.runtime import CROSS_ENCODER, encoder_runtime, set_inference_threads
 from qa.schema import Answer, Hit
 from qa.store import IndexStore, changed_sources
@@ -72,13 +72,21 @@ def _say(enabled: bool, message: str) -> None:
         print(f"qa: {message}", file=sys.stderr, flush=True)
 
 
+def _milvus_summary(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """Where a Milvus build's collections are (never a token)."""
+    entry = manifest.get("milvus")
+    if not isinstance(entry, dict):
+        return None
+    return {k: entry.get(k) for k in ("uri", "collections", "index")}
+
+
 class QAPipeline:
     """A loaded index plus the model: answers questions; read-only and thread-safe after load."""
 
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.settings = settings
         self._embedder = embedder
-        loaded = IndexStore(settings.index_dir).load(build_settings(settings))
+        loaded = IndexStore.of(settings).load(build_settings(settings))
         self.manifest = loaded.manifest
         self.folder = loaded.folder
         if self.manifest.get("model_dim") != embedder.dim:
@@ -88,14 +96,8 @@ class QAPipeline:
             )
         contents = loaded.contents
         self._documents = {d.doc_id: (d.title, d.raw_text) for d in contents.documents}
-        self._retriever = Retriever(
-            contents.chunks,
-            loaded.dense,
-            loaded.sentence_dense,
-            loaded.lexical,
-            loaded.sentence_lexical,
-            depth=settings.candidate_depth,
-            rrf_k=settings.rrf_k,
+        self._retriever = retriever_for(
+            contents.chunks, loaded.search, depth=settings.candidate_depth, rrf_k=settings.rrf_k
         )
         self._reader = Reader(
             contents.sentences,
@@ -239,6 +241,7 @@ class QAPipeline:
                 "build": self.folder.name,
                 "settings": self.manifest.get("settings"),
                 "faiss": self.manifest.get("faiss"),  # what "auto" chose for each index
+                "milvus": _milvus_summary(self.manifest),
                 "counts": self.manifest.get("counts"),
                 "qa_version": self.manifest.get("qa_version"),
             },
