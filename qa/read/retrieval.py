@@ -145,8 +145,13 @@ class HybridRetriever:
             _by_sentence(self._chunks_of_sentence, self._sentences.lexical(question, depth)),
         ]
         chunks = self._store.fused(question, question_vector, depth, self._rrf_k)
-        fused = reciprocal_rank_fusion(by_sentence, k=self._rrf_k, start=chunks)[:k]
-        return [Hit(self._chunks[row], score, rank) for rank, (row, score) in enumerate(fused, 1)]
+        fused = reciprocal_rank_fusion(by_sentence, k=self._rrf_k, start=chunks)
+        # Sums of the same terms added in another order differ in their last bits: rounded, the
+        # rows the faiss backend ties stay tied, and are ordered by row.
+        fused.sort(key=lambda item: (-round(item[1], 12), item[0]))
+        return [
+            Hit(self._chunks[row], score, rank) for rank, (row, score) in enumerate(fused[:k], 1)
+        ]
 
 
 def _by_sentence(

@@ -151,6 +151,8 @@ def check_settings(manifest: dict[str, Any], expected: dict[str, Any], index_dir
             if set(differing) <= {"faiss_factory", "backend"}
             else REBUILD_HINT
         )
+        if "backend" in differing:
+            hint = f"set QA_BACKEND={built.get('backend')} to use it as it is, or {hint}"
         raise IndexMismatch(
             f"the index in {index_dir} does not match the current settings ({diffs}); {hint}"
         )

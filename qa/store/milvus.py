@@ -16,6 +16,7 @@ stopwords), joined by spaces: both backends rank by the same terms, BM25 with bm
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 import threading
@@ -23,6 +24,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -37,8 +39,10 @@ INSERT_BATCH = 1_000
 BM25_PARAMS = {"bm25_k1": 1.5, "bm25_b": 0.75}  # bm25s's defaults, as the faiss backend ranks
 HNSW_PARAMS = {"M": 32, "efConstruction": 40}  # FAISS's HNSW32, as "auto" builds it there
 INSTALL_HINT = "QA_BACKEND=milvus needs pymilvus and milvus-lite: pip install -e '.[milvus]'"
-# pymilvus logs every failed call with its traceback; qa raises a QAError that says it instead.
-logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+CONNECT_SECONDS = 10.0  # how long to wait for a Milvus server before saying it is unreachable
+# Both log every failure with its traceback; qa raises a QAError that says what to do instead.
+for _name in ("pymilvus", "milvus_lite"):
+    logging.getLogger(_name).setLevel(logging.CRITICAL)
 
 _clients: dict[tuple[str, str], Any] = {}
 _clients_lock = threading.Lock()
@@ -72,10 +76,14 @@ def connect(target: MilvusTarget) -> Any:
         from pymilvus.exceptions import MilvusException
     except ImportError as exc:
         raise DependencyMissing(f"{INSTALL_HINT} ({exc})") from exc
+    if uri.endswith(".db"):
+        # Milvus Lite's in-process gRPC server logs an error for each call it does not implement
+        # (AllocTimestamp, which pymilvus tries after creating an index, and then does without).
+        logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
     with _clients_lock:
         if (uri, token) not in _clients:
             try:
-                _clients[uri, token] = MilvusClient(uri=uri, token=token, timeout=10)
+                _clients[uri, token] = MilvusClient(uri=uri, token=token, timeout=CONNECT_SECONDS)
             except MilvusException as exc:
                 raise IndexUnavailable(_unreachable(uri, exc)) from exc
         return _clients[uri, token]
@@ -286,10 +294,12 @@ class Collection:
         ]
         # A limit of both lists' length: every row either ranking found comes back, as the faiss
         # backend's fusion counts them all.
-        return self._call(
+        fused = self._call(
             "hybrid_search", reqs=requests, ranker=RRFRanker(rrf_k), limit=2 * k,
             output_fields=["id"],
         )  # fmt: skip
+        sums = _rrf_sums(rrf_k, k)
+        return [(row, _nearest(sums, score)) for row, score in fused]
 
     def _search_params(self, k: int) -> dict[str, Any]:
         params = dict(self._dense_params)
@@ -347,6 +357,22 @@ def open_collections(
         raise IndexUnavailable(
             f"Milvus could not load {where}'s collections ({exc.message})"
         ) from exc
+
+
+@lru_cache(maxsize=16)
+def _rrf_sums(rrf_k: int, k: int) -> list[float]:
+    """Every score RRF can give a row of two rankings ``k`` deep, exactly, in order."""
+    terms = [0.0] + [1.0 / (rrf_k + rank) for rank in range(1, k + 1)]
+    return sorted({a + b for i, a in enumerate(terms) for b in terms[i:] if a + b > 0})
+
+
+def _nearest(sums: list[float], score: float) -> float:
+    """The exact sum Milvus's float32 ``score`` stands for: rows the faiss backend ties (ranks
+    1 and 3 against 3 and 1, say) then tie here too, and are ordered by row as there."""
+    i = bisect.bisect_left(sums, score)
+    near = [sums[j] for j in (i - 1, i) if 0 <= j < len(sums)]
+    best = min(near, key=lambda s: abs(s - score), default=score)
+    return best if abs(best - score) <= 1e-6 * max(score, 1e-9) else score
 
 
 def _listed(vector: np.ndarray) -> list[float]:
