@@ -209,7 +209,8 @@ def _build(
     contents = IndexContents.assemble(
         [pieces.get(i) or old_pieces[i] for i in sorted(plan.documents)], dim
     )
-    _say(progress, "writing the index (FAISS, BM25, store)")
+    searchable = "Milvus collections" if settings.backend == "milvus" else "FAISS, BM25"
+    _say(progress, f"writing the index ({searchable}, store)")
     folder = store.write(
         contents,
         {

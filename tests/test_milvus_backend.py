@@ -128,6 +128,16 @@ def test_an_unreachable_milvus_server_is_a_clear_error(
         build_index(settings, progress=False, embedder=NeverEmbeds("with Milvus down"))
 
 
+def test_milvus_ranks_by_the_terms_the_faiss_backend_ranks_by() -> None:
+    # Milvus's standard tokenizer splits on non-word characters: a compound stays one term.
+    assert milvus_module.milvus_terms("The NATO-Russia council's talks") == (
+        "nato_russia nato russia council talk"
+    )
+    assert milvus_module.milvus_terms("the of and") == ""
+    # A "sentence" with no space to cut at fits Milvus's longest text field all the same.
+    assert len(milvus_module.milvus_terms("é" * 70_000).encode()) <= milvus_module.MAX_VARCHAR
+
+
 # --- what a build writes, keeps and drops ----------------------------------------------------------
 
 
@@ -361,6 +371,19 @@ def test_a_server_answers_from_a_milvus_lite_file(tmp_path: Path) -> None:
         assert "QA_MILVUS_URI" in refused.stderr
     finally:
         server.stop()
+
+
+def test_several_workers_cannot_share_a_milvus_lite_file(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")} | {
+        "QA_BACKEND": "milvus",
+        "QA_INDEX_DIR": str(tmp_path / "index"),
+    }
+    refused = _qa("serve", "--workers", "2", "--port", str(free_port()), env=env)
+    assert refused.returncode == 1
+    assert "cannot share the Milvus Lite file" in refused.stderr
+    assert "QA_MILVUS_URI" in refused.stderr
 
 
 def test_workers_share_a_milvus_server(tmp_path: Path) -> None:

@@ -246,13 +246,15 @@ class Collection:
         k = min(k, self.size)
         if k <= 0:
             return []
-        return self._call(
-            "search",
-            data=[_listed(vector)],
-            anns_field="dense",
-            limit=k,
-            search_params=self._search_params(k),
-            output_fields=["id"],
+        return _by_score(
+            self._call(
+                "search",
+                data=[_listed(vector)],
+                anns_field="dense",
+                limit=k,
+                search_params=self._search_params(k),
+                output_fields=["id"],
+            )
         )
 
     def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
@@ -261,13 +263,15 @@ class Collection:
         k = min(k, self.size)
         if not terms or k <= 0:
             return []
-        return self._call(
-            "search",
-            data=[terms],
-            anns_field="sparse",
-            limit=k,
-            search_params={"metric_type": "BM25"},
-            output_fields=["id"],
+        return _by_score(
+            self._call(
+                "search",
+                data=[terms],
+                anns_field="sparse",
+                limit=k,
+                search_params={"metric_type": "BM25"},
+                output_fields=["id"],
+            )
         )
 
     def fused(self, query: str, vector: np.ndarray, k: int, rrf_k: int) -> list[tuple[int, float]]:
@@ -357,6 +361,12 @@ def open_collections(
         raise IndexUnavailable(
             f"Milvus could not load {where}'s collections ({exc.message})"
         ) from exc
+
+
+def _by_score(hits: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Best first, equal scores by row, as FAISS and bm25s order them (Milvus keeps its own
+    order among equals: sentences with the same BM25 score then ranked apart from faiss's)."""
+    return sorted(hits, key=lambda hit: (-hit[1], hit[0]))
 
 
 @lru_cache(maxsize=16)
