@@ -27,6 +27,7 @@ from qa.pipeline import QAPipeline
 from qa.serve.live import LivePipeline
 from qa.store import IndexContents, IndexStore, live_build, read_manifest
 from qa.store import milvus as milvus_module
+from qa.store.milvus import client as milvus_client
 from qa.text import titled
 
 pytestmark = needs_milvus
@@ -118,7 +119,7 @@ def test_without_pymilvus_the_error_says_what_to_install(
 def test_an_unreachable_milvus_server_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(milvus_module, "CONNECT_SECONDS", 1.0)
+    monkeypatch.setattr(milvus_client, "CONNECT_SECONDS", 1.0)
     uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     corpus = write_corpus(tmp_path / "corpus", CORPUS)
     settings = Settings(
