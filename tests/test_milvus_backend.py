@@ -244,6 +244,35 @@ def test_collections_of_killed_builds_are_dropped_and_other_folders_kept(
     assert QAPipeline.load(other).ask("How long is the Aletsch Glacier?").answerable
 
 
+def test_large_collections_get_an_hnsw_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa.store.milvus import collections
+
+    monkeypatch.setattr(collections, "EXACT_BELOW", 1)  # even these few rows get a graph
+    corpus = write_corpus(tmp_path / "corpus", CORPUS)
+    settings = Settings(corpus=corpus, index_dir=tmp_path / "index", backend="milvus")
+    build_index(settings, progress=False)
+    assert {kind: spec["index_type"] for kind, spec in entry(settings)["index"].items()} == {
+        "chunks": "HNSW",
+        "sentences": "HNSW",
+    }
+    answer = QAPipeline.load(settings).ask("How often does Halley's Comet return?")
+    assert answer.answerable and "76 years" in answer.citations[0].quote
+
+
+def test_a_collection_dropped_under_a_server_is_a_503(living: Settings) -> None:
+    from qa.serve.api import create_app
+
+    client = create_app({"TESTING": True, "QA_SETTINGS": living}).test_client()
+    assert client.post("/api/ask", json={"question": "What causes tides?"}).status_code == 200
+    for name in entry(living)["collections"].values():
+        client_of(living).drop_collection(name)
+    response = client.post("/api/ask", json={"question": "What causes tides?"})
+    assert response.status_code == 503
+    assert "qa index" in response.get_json()["error"]["message"]
+
+
 def test_missing_collections_are_written_again_from_the_stored_vectors(living: Settings) -> None:
     client = client_of(living)
     for name in entry(living)["collections"].values():

@@ -21,9 +21,7 @@ class Collection:
         self._client = client
         self.name = name
         self.size = size
-        self._dense_params: dict[str, Any] = {"metric_type": "IP"}
-        if index.get("index_type") == "HNSW":
-            self._dense_params["params"] = {"ef": HNSW_EF_SEARCH}
+        self._graph = index.get("index_type") == "HNSW"
 
     def dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The ``k`` rows nearest to ``vector`` as ``(row, cosine)``, best first."""
@@ -90,10 +88,10 @@ class Collection:
         return [(row, _nearest(sums, score)) for row, score in fused]
 
     def _search_params(self, k: int) -> dict[str, Any]:
-        params = dict(self._dense_params)
-        if "params" in params:  # HNSW explores at least as many candidates as it returns
-            params["params"] = {"ef": max(HNSW_EF_SEARCH, k)}
-        return params
+        if not self._graph:
+            return {"metric_type": "IP"}
+        # HNSW explores at least as many candidates as it returns (ef >= limit).
+        return {"metric_type": "IP", "params": {"ef": max(HNSW_EF_SEARCH, k)}}
 
     def _call(self, method: str, **kwargs: Any) -> list[tuple[int, float]]:
         from pymilvus.exceptions import MilvusException
