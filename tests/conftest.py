@@ -1,7 +1,8 @@
 """Shared fixtures: settings → built index → pipeline → app → client, and a live gunicorn server.
 
 The seed index is built once per test session into a temporary folder; tests never touch the
-repository's own ``index/``.
+repository's own ``index/``. The fixture corpus's pipeline and the API's app are parametrised by
+storage backend: every test of theirs runs on FAISS and on Milvus (Milvus Lite).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from backends import BACKENDS
 from servers import serving
 
 from qa.config import Settings
@@ -29,8 +31,10 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-def _built(corpus: Path, tmp_path_factory: pytest.TempPathFactory, name: str) -> Settings:
-    settings = Settings(corpus=corpus, index_dir=tmp_path_factory.mktemp(name))
+def _built(
+    corpus: Path, tmp_path_factory: pytest.TempPathFactory, name: str, backend: str = "faiss"
+) -> Settings:
+    settings = Settings(corpus=corpus, index_dir=tmp_path_factory.mktemp(name), backend=backend)
     build_index(settings, progress=False)
     return settings
 
@@ -47,9 +51,23 @@ def seed_pipeline(seed_settings: Settings) -> QAPipeline:
 
 
 @pytest.fixture(scope="session")
-def fixture_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings whose index over the tiny hand-written corpus in tests/fixtures/corpus is built."""
-    return _built(FIXTURE_CORPUS, tmp_path_factory, "fixture-index")
+def milvus_seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The seed articles indexed in Milvus (a Milvus Lite file in the index folder)."""
+    return _built(SEEDS, tmp_path_factory, "seed-index-milvus", "milvus")
+
+
+@pytest.fixture(scope="session")
+def milvus_seed_pipeline(milvus_seed_settings: Settings) -> QAPipeline:
+    return QAPipeline.load(milvus_seed_settings)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def fixture_settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    """Settings whose index over the tiny hand-written corpus in tests/fixtures/corpus is built,
+    once per backend."""
+    return _built(FIXTURE_CORPUS, tmp_path_factory, f"fixture-index-{request.param}", request.param)
 
 
 @pytest.fixture(scope="session")
@@ -57,11 +75,15 @@ def fixture_pipeline(fixture_settings: Settings) -> QAPipeline:
     return QAPipeline.load(fixture_settings)
 
 
-@pytest.fixture()
-def app(seed_settings: Settings, seed_pipeline: QAPipeline):
+@pytest.fixture(params=BACKENDS)
+def app(request: pytest.FixtureRequest):
+    """The API over the seed index, on each backend."""
     from qa.serve.api import create_app
 
-    return create_app({"TESTING": True, "QA_SETTINGS": seed_settings}, pipeline=seed_pipeline)
+    prefix = "" if request.param == "faiss" else "milvus_"
+    settings = request.getfixturevalue(f"{prefix}seed_settings")
+    pipeline = request.getfixturevalue(f"{prefix}seed_pipeline")
+    return create_app({"TESTING": True, "QA_SETTINGS": settings}, pipeline=pipeline)
 
 
 @pytest.fixture()

@@ -84,3 +84,41 @@ def serving(env: dict[str, str], log_path: Path, args: Sequence[str] = ()) -> It
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def milvus_server(data_dir: Path, log_path: Path, timeout: float = 60) -> Iterator[str]:
+    """A Milvus Lite gRPC server in its own process (as a Milvus standalone is); yields its URI.
+
+    Several processes (gunicorn workers, ``qa index``) can share it, where a Milvus Lite file is
+    one process's.
+    """
+    port = free_port()
+    command = [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data_dir)]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"Milvus Lite did not start:\n{log_path.read_text(errors='replace')}"
+                    ) from None
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -16,7 +16,7 @@ from qa.build import build_index
 from qa.config import Settings
 from qa.errors import IndexMismatch
 from qa.pipeline import QAPipeline
-from qa.store import IndexContents, IndexStore, live_build, read_manifest
+from qa.store import IndexContents, IndexStore, LocalSearch, live_build, read_manifest
 from qa.store import dense as dense_module
 from qa.store.dense import AUTO, ChunkIndex, DenseSpec, set_search_threads
 from qa.store.lexical import LexicalIndex
@@ -175,7 +175,8 @@ def test_a_loaded_index_maps_its_vectors_and_answers_as_from_memory(settings: Se
     in_memory = ChunkIndex.load(folder, vectors=np.array(contents.chunk_vectors))
     mapped = IndexStore(settings.index_dir).load(read_manifest(settings.index_dir)["settings"])
     query = np.array(contents.chunk_vectors[0])
-    assert mapped.dense.search(query, 5) == in_memory.search(query, 5)
+    assert isinstance(mapped.search, LocalSearch)
+    assert mapped.search.dense.search(query, 5) == in_memory.search(query, 5)
     answer = QAPipeline.load(settings).ask("How often does Halley's Comet return?")
     assert answer.answerable and answer.citations[0].doc_id == "comets.txt"
 

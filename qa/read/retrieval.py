@@ -1,28 +1,68 @@
-"""Hybrid retrieval: dense (FAISS) and lexical (BM25) rankings of chunks and of their sentences,
-fused by reciprocal rank."""
+"""Hybrid retrieval: dense and lexical (BM25) rankings of chunks and of their sentences, fused by
+reciprocal rank; from FAISS and BM25 files (``Retriever``) or from Milvus (``HybridRetriever``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
 from qa.errors import IndexMismatch
 from qa.schema import Chunk, Hit
+from qa.store import LocalSearch
 from qa.store.dense import ChunkIndex
 from qa.store.lexical import LexicalIndex
+from qa.store.milvus import MilvusSearch
 
 
 def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[int]], k: int = 60, weights: Sequence[float] | None = None
+    rankings: Sequence[Sequence[int]],
+    k: int = 60,
+    weights: Sequence[float] | None = None,
+    start: Sequence[tuple[int, float]] = (),
 ) -> list[tuple[int, float]]:
-    """Fuse ranked id lists: score(id) = sum of weight / (k + rank); best first, ties by id."""
+    """Fuse ranked id lists: score(id) = sum of weight / (k + rank); best first, ties by id.
+
+    ``start``: scores already fused from other rankings (by Milvus), added to.
+    """
     weights = weights or [1.0] * len(rankings)
-    scores: dict[int, float] = {}
+    scores: dict[int, float] = dict(start)
     for ranking, weight in zip(rankings, weights, strict=True):
         for rank, item in enumerate(ranking, start=1):
             scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+class HybridStore(Protocol):
+    """A store that ranks passages by dense vector and by BM25, and fuses both rankings itself."""
+
+    size: int
+
+    def dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]: ...
+
+    def lexical(self, query: str, k: int) -> list[tuple[int, float]]: ...
+
+    def fused(
+        self, query: str, vector: np.ndarray, k: int, rrf_k: int
+    ) -> list[tuple[int, float]]: ...
+
+
+def retriever_for(
+    chunks: Sequence[Chunk], search: LocalSearch | MilvusSearch, *, depth: int, rrf_k: int
+) -> Retriever | HybridRetriever:
+    """The retriever over a loaded build's searchable index, whichever backend holds it."""
+    if isinstance(search, LocalSearch):
+        return Retriever(
+            chunks,
+            search.dense,
+            search.sentence_dense,
+            search.lexical,
+            search.sentence_lexical,
+            depth=depth,
+            rrf_k=rrf_k,
+        )
+    return HybridRetriever(chunks, search.chunks, search.sentences, depth=depth, rrf_k=rrf_k)
 
 
 class Retriever:
@@ -70,15 +110,62 @@ class Retriever:
         return [Hit(self._chunks[row], score, rank) for rank, (row, score) in enumerate(fused, 1)]
 
     def _by_sentence(self, sentences: Sequence[tuple[int, float]]) -> list[int]:
-        """Chunks in the order of their best-ranked sentence."""
-        ranking: list[int] = []
-        seen: set[int] = set()
-        for sentence, _ in sentences:
-            for chunk in self._chunks_of_sentence[sentence]:
-                if chunk not in seen:
-                    seen.add(chunk)
-                    ranking.append(chunk)
-        return ranking
+        return _by_sentence(self._chunks_of_sentence, sentences)
+
+
+class HybridRetriever:
+    """The same four rankings as ``Retriever``, from a store that fuses the chunks' dense and
+    BM25 rankings itself (Milvus's hybrid search); the sentences' two rankings are added to that
+    fusion here, since a sentence ranks the chunks that hold it.
+    """
+
+    def __init__(
+        self,
+        chunks: Sequence[Chunk],
+        chunk_store: HybridStore,
+        sentence_store: HybridStore,
+        *,
+        depth: int = 50,
+        rrf_k: int = 60,
+    ) -> None:
+        if chunk_store.size != len(chunks):
+            raise IndexMismatch("the chunk collection and the chunk list disagree in size")
+        self._chunks = chunks
+        self._store = chunk_store
+        self._sentences = sentence_store
+        self._chunks_of_sentence = _chunks_of_sentence(chunks, sentence_store.size)
+        self._depth = depth
+        self._rrf_k = rrf_k
+
+    def search(self, question: str, question_vector: np.ndarray, k: int) -> list[Hit]:
+        """The ``k`` best chunks for ``question`` (whose embedding is ``question_vector``)."""
+        depth = max(self._depth, k)
+        by_sentence = [
+            _by_sentence(self._chunks_of_sentence, self._sentences.dense(question_vector, depth)),
+            _by_sentence(self._chunks_of_sentence, self._sentences.lexical(question, depth)),
+        ]
+        chunks = self._store.fused(question, question_vector, depth, self._rrf_k)
+        fused = reciprocal_rank_fusion(by_sentence, k=self._rrf_k, start=chunks)
+        # Sums of the same terms added in another order differ in their last bits: rounded, the
+        # rows the faiss backend ties stay tied, and are ordered by row.
+        fused.sort(key=lambda item: (-round(item[1], 12), item[0]))
+        return [
+            Hit(self._chunks[row], score, rank) for rank, (row, score) in enumerate(fused[:k], 1)
+        ]
+
+
+def _by_sentence(
+    chunks_of_sentence: Sequence[Sequence[int]], sentences: Sequence[tuple[int, float]]
+) -> list[int]:
+    """Chunks in the order of their best-ranked sentence."""
+    ranking: list[int] = []
+    seen: set[int] = set()
+    for sentence, _ in sentences:
+        for chunk in chunks_of_sentence[sentence]:
+            if chunk not in seen:
+                seen.add(chunk)
+                ranking.append(chunk)
+    return ranking
 
 
 def _chunks_of_sentence(chunks: Sequence[Chunk], n_sentences: int) -> list[list[int]]:

@@ -1,10 +1,12 @@
 """The index folder's one owner: what an index holds, how it is written, checked and replaced.
 
 - ``contents``: typed records of an index (documents, sentences, chunks, vectors), per-document
-  pieces for incremental builds;
+  pieces for incremental builds; ``records``: those records memory-mapped on disk;
 - ``folder``: the atomic build switch, the build lock, checksums, the manifest;
 - ``sources``: the corpus files a build came from, and which changed since;
-- ``local``: ``IndexStore``, which writes and loads builds with their FAISS and BM25 files.
+- ``local``: ``IndexStore``, which writes and loads builds with their FAISS and BM25 files, or
+  with their Milvus collections;
+- ``milvus``: a build's collections in Milvus (``QA_BACKEND=milvus``).
 """
 
 from qa.store.contents import (
@@ -20,10 +22,11 @@ from qa.store.folder import (
     check_settings,
     live_build,
     read_manifest,
+    recorded_settings,
     write_build,
     write_manifest,
 )
-from qa.store.local import IndexStore, LoadedIndex
+from qa.store.local import IndexStore, LoadedIndex, LocalSearch
 from qa.store.sources import changed_sources, source_stats
 
 FORMAT_VERSION = 5  # 4: titled passages, sentence BM25; 5: checksums, chunk vectors, page starts
@@ -37,12 +40,14 @@ __all__ = [
     "IndexContents",
     "IndexStore",
     "LoadedIndex",
+    "LocalSearch",
     "SentenceVectors",
     "StoredDocument",
     "changed_sources",
     "check_settings",
     "live_build",
     "read_manifest",
+    "recorded_settings",
     "source_stats",
     "write_build",
     "write_manifest",

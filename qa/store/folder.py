@@ -128,20 +128,31 @@ def read_manifest_in(folder: Path) -> dict[str, Any]:
     return manifest
 
 
+# Settings recorded since a later version, with the value every index before it was built with.
+SETTING_DEFAULTS = {"backend": "faiss"}
+
+
+def recorded_settings(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The settings a build was made with, including those its version did not record."""
+    return {**SETTING_DEFAULTS, **manifest.get("settings", {})}
+
+
 def check_settings(manifest: dict[str, Any], expected: dict[str, Any], index_dir: Path) -> None:
     """Refuse an index built with other settings, naming each difference."""
-    built = manifest.get("settings", {})
+    built = recorded_settings(manifest)
     differing = [k for k, v in expected.items() if built.get(k) != v]
     if differing:
         diffs = "; ".join(
             f"{k}: built with {built.get(k)!r}, now {expected[k]!r}" for k in differing
         )
-        # The FAISS index alone is derived from the stored vectors: re-indexing is seconds.
+        # The searchable index alone (FAISS's, or Milvus's) is derived from the stored vectors.
         hint = (
             "`qa index` re-indexes it from its stored vectors, without embedding again"
-            if differing == ["faiss_factory"]
+            if set(differing) <= {"faiss_factory", "backend"}
             else REBUILD_HINT
         )
+        if "backend" in differing:
+            hint = f"set QA_BACKEND={built.get('backend')} to use it as it is, or {hint}"
         raise IndexMismatch(
             f"the index in {index_dir} does not match the current settings ({diffs}); {hint}"
         )
