@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qa.errors import IndexMismatch
 from qa.pipeline import QAPipeline
@@ -191,3 +193,40 @@ def test_the_readers_term_weights_are_the_sentence_indexs(fixture_pipeline: QAPi
     reader = fixture_pipeline._reader
     counted = TermStats.from_term_sets(frozenset(content_terms(s.text)) for s in reader._sentences)
     assert reader._stats == counted
+
+
+@given(
+    documents=st.lists(
+        st.tuples(st.integers(1, 12), st.integers(1, 5), st.integers(0, 2)), min_size=1, max_size=6
+    )
+)
+@settings(max_examples=150, deadline=None)
+def test_sentence_owners_are_the_chunks_that_hold_each_sentence(documents) -> None:
+    """Documents of n sentences cut into chunks of `size` sentences overlapping by `overlap`."""
+    from qa.read.retrieval import SentenceOwners
+
+    chunks, first_sentence = [], 0
+    for n, size, overlap in documents:
+        start = 0
+        while True:
+            end = min(start + size, n) - 1
+            chunks.append(
+                Chunk(len(chunks), "d", "t", 0, 1, 5, first_sentence + start, first_sentence + end)
+            )
+            if end == n - 1:
+                break
+            start = max(start + 1, end + 1 - overlap)
+        first_sentence += n
+    owners = SentenceOwners(chunks, first_sentence)
+    for sentence in range(first_sentence):
+        want = [c.chunk_id for c in chunks if c.first_sentence <= sentence <= c.last_sentence]
+        assert list(owners.chunks_of(sentence)) == want
+    assert list(owners.chunks_of(first_sentence)) == []
+
+
+def test_chunks_out_of_document_order_are_a_mismatch() -> None:
+    from qa.read.retrieval import SentenceOwners
+
+    chunks = [Chunk(0, "d", "t", 0, 1, 5, 3, 4), Chunk(1, "d", "t", 0, 1, 5, 0, 2)]
+    with pytest.raises(IndexMismatch, match="document order"):
+        SentenceOwners(chunks, 5)

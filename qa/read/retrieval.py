@@ -91,7 +91,7 @@ class Retriever:
         self._chunks = chunks
         self._dense = dense
         self._sentences = sentence_index
-        self._chunks_of_sentence = _chunks_of_sentence(chunks, sentence_index.size)
+        self._owners = SentenceOwners(chunks, sentence_index.size)
         self._lexical = lexical
         self._sentence_lexical = sentence_lexical
         self._depth = depth
@@ -110,7 +110,7 @@ class Retriever:
         return [Hit(self._chunks[row], score, rank) for rank, (row, score) in enumerate(fused, 1)]
 
     def _by_sentence(self, sentences: Sequence[tuple[int, float]]) -> list[int]:
-        return _by_sentence(self._chunks_of_sentence, sentences)
+        return _by_sentence(self._owners, sentences)
 
 
 class HybridRetriever:
@@ -133,7 +133,7 @@ class HybridRetriever:
         self._chunks = chunks
         self._store = chunk_store
         self._sentences = sentence_store
-        self._chunks_of_sentence = _chunks_of_sentence(chunks, sentence_store.size)
+        self._owners = SentenceOwners(chunks, sentence_store.size)
         self._depth = depth
         self._rrf_k = rrf_k
 
@@ -141,8 +141,8 @@ class HybridRetriever:
         """The ``k`` best chunks for ``question`` (whose embedding is ``question_vector``)."""
         depth = max(self._depth, k)
         by_sentence = [
-            _by_sentence(self._chunks_of_sentence, self._sentences.dense(question_vector, depth)),
-            _by_sentence(self._chunks_of_sentence, self._sentences.lexical(question, depth)),
+            _by_sentence(self._owners, self._sentences.dense(question_vector, depth)),
+            _by_sentence(self._owners, self._sentences.lexical(question, depth)),
         ]
         chunks = self._store.fused(question, question_vector, depth, self._rrf_k)
         fused = reciprocal_rank_fusion(by_sentence, k=self._rrf_k, start=chunks)
@@ -154,24 +154,41 @@ class HybridRetriever:
         ]
 
 
-def _by_sentence(
-    chunks_of_sentence: Sequence[Sequence[int]], sentences: Sequence[tuple[int, float]]
-) -> list[int]:
+def _by_sentence(owners: SentenceOwners, sentences: Sequence[tuple[int, float]]) -> list[int]:
     """Chunks in the order of their best-ranked sentence."""
     ranking: list[int] = []
     seen: set[int] = set()
     for sentence, _ in sentences:
-        for chunk in chunks_of_sentence[sentence]:
+        for chunk in owners.chunks_of(sentence):
             if chunk not in seen:
                 seen.add(chunk)
                 ranking.append(chunk)
     return ranking
 
 
-def _chunks_of_sentence(chunks: Sequence[Chunk], n_sentences: int) -> list[list[int]]:
-    """For each sentence, the chunks that contain it (more than one where chunks overlap)."""
-    owners: list[list[int]] = [[] for _ in range(n_sentences)]
-    for chunk in chunks:
-        for sid in range(chunk.first_sentence, chunk.last_sentence + 1):
-            owners[sid].append(chunk.chunk_id)
-    return owners
+class SentenceOwners:
+    """For each sentence, the chunks that contain it (more than one where chunks overlap).
+
+    Chunks run through each document in order, so their first and last sentences never go back:
+    the chunks holding sentence ``s`` are the run from the first whose last sentence reaches
+    ``s`` to the last whose first sentence is at or before it. Two arrays instead of a list per
+    sentence (some 300 MB of lists at five million sentences).
+    """
+
+    def __init__(self, chunks: Sequence[Chunk], n_sentences: int) -> None:
+        bounds = np.array(
+            [(c.first_sentence, c.last_sentence) for c in chunks], dtype=np.int64
+        ).reshape(len(chunks), 2)
+        self._first, self._last = bounds[:, 0].copy(), bounds[:, 1].copy()
+        if (np.diff(self._first) < 0).any() or (np.diff(self._last) < 0).any():
+            raise IndexMismatch(
+                "the index's chunks are not in document order; rebuild it with `qa index --force`"
+            )
+        self._n_sentences = n_sentences
+
+    def chunks_of(self, sentence: int) -> range:
+        if not 0 <= sentence < self._n_sentences:
+            return range(0)
+        lo = int(np.searchsorted(self._last, sentence, side="left"))
+        hi = int(np.searchsorted(self._first, sentence, side="right"))
+        return range(lo, max(lo, hi))
