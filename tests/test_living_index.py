@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from backends import BACKENDS
 from corpora import write_corpus
 from embedders import NeverEmbeds
 
@@ -246,10 +247,14 @@ def test_a_damaged_build_is_a_503_and_the_server_keeps_running(tmp_path: Path) -
     assert client.get("/api/health").status_code == 200
 
 
-def test_questions_never_fail_while_the_index_changes(tmp_path: Path) -> None:
-    """Load + update: builds switch in while threads ask; every answer comes from one build."""
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_questions_never_fail_while_the_index_changes(tmp_path: Path, backend: str) -> None:
+    """Load + update: builds switch in while threads ask (with Milvus, builds write new
+    collections and drop old ones); every answer comes from one build."""
     corpus = write_corpus(tmp_path / "corpus", CORPUS)
-    settings = Settings(corpus=corpus, index_dir=tmp_path / "index", reload_seconds=0.0)
+    settings = Settings(
+        corpus=corpus, index_dir=tmp_path / "index", backend=backend, reload_seconds=0.0
+    )
     build_index(settings, progress=False)
     live = LivePipeline(settings)
     errors: list[BaseException] = []

@@ -24,7 +24,6 @@ from qa.build import build_index
 from qa.config import Settings
 from qa.errors import DependencyMissing, IndexMismatch, IndexUnavailable, InvalidSetting
 from qa.pipeline import QAPipeline
-from qa.serve.live import LivePipeline
 from qa.store import IndexContents, IndexStore, live_build, read_manifest
 from qa.store import milvus as milvus_module
 from qa.store.milvus import client as milvus_client
@@ -298,43 +297,6 @@ def test_switching_backends_reindexes_without_embedding(tmp_path: Path) -> None:
     assert [h.chunk for h in on_milvus.hits] == [h.chunk for h in on_faiss.hits]
     with pytest.raises(IndexMismatch, match="set QA_BACKEND=milvus"):
         QAPipeline.load(faiss)
-
-
-def test_questions_never_fail_while_milvus_builds_switch(tmp_path: Path) -> None:
-    """Threads ask while builds write new collections and drop old ones: every question is
-    answered, from one build."""
-    corpus = write_corpus(tmp_path / "corpus", CORPUS)
-    settings = Settings(
-        corpus=corpus, index_dir=tmp_path / "index", backend="milvus", reload_seconds=0.0
-    )
-    build_index(settings, progress=False)
-    live = LivePipeline(settings)
-    errors: list[BaseException] = []
-    answered = []
-    stop = threading.Event()
-
-    def ask() -> None:
-        while not stop.is_set():
-            try:
-                answer = live.get().ask("How often does Halley's Comet return?")
-                assert "76 years" in answer.citations[0].quote
-                answered.append(answer)
-            except BaseException as exc:  # noqa: BLE001 - collected and re-raised below
-                errors.append(exc)
-
-    threads = [threading.Thread(target=ask) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    try:
-        for i in range(3):
-            (corpus / f"extra-{i}.txt").write_text(f"Note {i}\n\nFiller number {i}.\n", "utf-8")
-            build_index(settings, progress=False)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
-    assert not errors, errors[:3]
-    assert answered and live.get().health()["documents"] == 6
 
 
 # --- over HTTP -------------------------------------------------------------------------------------
