@@ -57,8 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     index.add_argument(
         "--ray-address",
-        help='the Ray cluster to embed on (implies --ray): "host:6379", "ray://host:10001", '
-        '"auto" on a node of the cluster (default QA_RAY_ADDRESS)',
+        help='the Ray cluster to embed on (implies --ray): its head "host:6379", or "auto" on a '
+        "node of the cluster (default QA_RAY_ADDRESS)",
     )
     index.add_argument(
         "--check",

@@ -59,8 +59,8 @@ class Settings:
     admin_token: str = ""
     # How often (seconds) a server looks for a newer build of its index.
     reload_seconds: float = 2.0
-    # Where `qa index --ray` embeds: a Ray cluster's address ("host:6379", "ray://host:10001",
-    # "auto" on a node of the cluster); empty starts a Ray on this machine for the build.
+    # Where `qa index --ray` embeds: a Ray cluster's head ("host:6379", its GCS port, or "auto"
+    # on a node of the cluster); empty starts a Ray on this machine for the build.
     ray_address: str = ""
 
     def __post_init__(self) -> None:

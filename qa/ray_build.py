@@ -3,9 +3,10 @@
 The driver (this process) reads the corpus, decides what changed and writes the index, as in any
 build; only the documents to chunk and embed go to Ray. Each worker is an actor that loads the
 bi-encoder once and runs ``qa.build.embed_documents`` on batches of documents, so chunks and
-offsets are the in-process build's exactly. Vectors match too, except that on ONNX int8 a text's
-vector moves slightly with the texts it is batched with (cosine about 0.99), and Ray's batches
-hold other documents than the in-process build's. This is the only module that imports ray.
+offsets are the in-process build's exactly. So are the vectors with the bi-encoder in fp32; in
+int8 (the default) a text's vector moves slightly with the texts it is batched with (cosine about
+0.99), and Ray's batches hold other documents than the in-process build's. This is the only
+module that imports ray.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ class RayEmbedStep:
     """``qa.build.EmbedStep`` on Ray: at ``address``, or on a Ray started here for the build.
 
     ``load`` makes each worker's embedder; it is pickled to the workers, so it must be importable
-    there (every node needs qa installed, the same version as the driver).
+    there (every node needs qa installed, the same version as the driver). A process already
+    connected to Ray (``ray.init`` done) runs the job there and stays connected.
     """
 
     address: str = ""
@@ -84,7 +86,7 @@ def _connected(ray: Any, address: str, num_cpus: int | None, progress: bool) -> 
         yield
         return
     if address:
-        _check_reachable(address)
+        _check_address(address)
         _say(progress, f"connecting to the Ray cluster at {address}")
     else:
         _say(progress, "starting Ray on this machine")
@@ -99,17 +101,33 @@ def _connected(ray: Any, address: str, num_cpus: int | None, progress: bool) -> 
         )
     except (ConnectionError, ValueError, RuntimeError) as exc:
         where = f"the Ray cluster at {address}" if address else "a Ray on this machine"
-        raise RayJobFailed(f"could not connect to {where}: {exc}") from exc
+        hint = ""
+        if address and "RAY_AUTH_MODE" not in os.environ:
+            # Clusters started with `ray start` use token authentication by default, and Ray
+            # sends a token to an explicit address only when told to.
+            hint = (
+                "; a cluster with token authentication (Ray's default) needs RAY_AUTH_MODE=token "
+                "and its token (RAY_AUTH_TOKEN, or ~/.ray/auth_token) in this environment"
+            )
+        raise RayJobFailed(f"could not connect to {where}: {exc}{hint}") from exc
     try:
         yield
     finally:
         ray.shutdown()
 
 
-def _check_reachable(address: str) -> None:
-    """Fail in seconds on a host:port where nothing listens: ray.init retries such an address for
-    minutes. Other forms ("auto", names Ray resolves itself) are left to Ray."""
-    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+def _check_address(address: str) -> None:
+    """Refuse Ray Client addresses, and fail in seconds on a host:port where nothing listens:
+    ray.init retries such an address for minutes. "auto" is left to Ray."""
+    if address.startswith("ray://"):
+        # Tried with Ray 2.60: Ray Data's streaming executor needs a driver of the cluster
+        # ("'Worker' object has no attribute 'core_worker'") and Ray Client gives none.
+        raise RayJobFailed(
+            f"{address} is a Ray Client address, which cannot run Ray Data jobs: run `qa index "
+            "--ray` where it reaches the head's GCS port (--ray-address HOST:6379), or on a node "
+            "of the cluster with --ray-address auto"
+        )
+    host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit():
         return
     try:

@@ -22,6 +22,7 @@ from qa.build import build_index, default_embedder
 from qa.config import Settings
 from qa.errors import DependencyMissing, RayJobFailed
 from qa.eval.questions import load_questions
+from qa.ingest import load_corpus
 from qa.pipeline import QAPipeline
 from qa.ray_build import RayEmbedStep
 from qa.store import live_build, read_manifest
@@ -44,12 +45,26 @@ def corpus_and_index(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def ray_seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The seed articles indexed with their chunks embedded by a Ray started for the build."""
-    settings = Settings(corpus=SEEDS, index_dir=tmp_path_factory.mktemp("ray-seed-index"))
-    report = build_index(settings, progress=False, embed_step=RayEmbedStep(num_cpus=2))
-    assert report.built and report.added == 5
-    return settings
+def ray_seeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Settings]:
+    """The seed articles embedded on Ray, with the bi-encoder in int8 (the default) and in fp32
+    (``QA_INT8=cross-encoder``), both on one Ray: a build keeps a connection it did not make."""
+    built = {}
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    try:
+        for name, int8 in [("int8", "all"), ("fp32", "cross-encoder")]:
+            folder = tmp_path_factory.mktemp(f"ray-seeds-{name}")
+            settings = Settings(corpus=SEEDS, index_dir=folder, int8=int8)
+            report = build_index(settings, progress=False, embed_step=RayEmbedStep())
+            assert report.built and report.added == 5 and ray.is_initialized()
+            built[name] = settings
+    finally:
+        ray.shutdown()
+    return built
+
+
+@pytest.fixture(scope="module")
+def ray_seed_settings(ray_seeds: dict[str, Settings]) -> Settings:
+    return ray_seeds["int8"]
 
 
 def test_ray_build_holds_the_same_documents_sentences_and_chunks(
@@ -73,6 +88,23 @@ def test_ray_build_holds_the_same_documents_sentences_and_chunks(
         assert ray_rows.shape == local_rows.shape
         cosines = np.sum(np.asarray(ray_rows) * np.asarray(local_rows), axis=1)
         assert cosines.min() > 0.97 and cosines.mean() > 0.99
+
+
+def test_with_the_bi_encoder_in_fp32_ray_builds_the_same_vectors(
+    ray_seeds: dict[str, Settings], tmp_path: Path
+) -> None:
+    local = Settings(corpus=SEEDS, index_dir=tmp_path / "index", int8="cross-encoder")
+    build_index(local, progress=False)
+    on_ray, here = live_contents(ray_seeds["fp32"]), live_contents(local)
+    assert on_ray.chunks == here.chunks
+    # In fp32 a batch-mate changes only padding, which the attention mask hides: at most float
+    # rounding (bit for bit on this machine).
+    for ray_rows, local_rows in [
+        (on_ray.chunk_vectors, here.chunk_vectors),
+        (on_ray.sentence_vectors.bare, here.sentence_vectors.bare),
+        (on_ray.sentence_vectors.titled, here.sentence_vectors.titled),
+    ]:
+        np.testing.assert_allclose(ray_rows, local_rows, rtol=0, atol=1e-5)
 
 
 def test_ray_build_answers_as_the_local_build_does(
@@ -178,6 +210,12 @@ def test_a_ray_address_where_nothing_listens_is_a_clear_error(tmp_path: Path) ->
     assert f"qa: error: no Ray cluster answers at 127.0.0.1:{port}" in result.stderr
     assert "ray start --head" in result.stderr
     assert live_build(tmp_path / "index") is None
+
+
+def test_a_ray_client_address_is_refused_with_what_to_do_instead(seed_settings: Settings) -> None:
+    docs = load_corpus(SEEDS)[:1]
+    with pytest.raises(RayJobFailed, match="Ray Client address.*--ray-address auto"):
+        RayEmbedStep(address="ray://127.0.0.1:10001")(docs, seed_settings, False)
 
 
 def test_without_ray_installed_the_error_says_how_to_install_it(
