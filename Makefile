@@ -14,7 +14,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,milvus]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,milvus,ray]'
 	touch $@
 
 # The encoders exported to ONNX (fp32 and int8) into the model cache (QA_MODEL_CACHE, else

@@ -33,6 +33,10 @@ from qa.store import (
 from qa.store.dense import ChunkIndex
 from qa.text import titled
 
+# The chunk-and-embed step: new or changed documents -> their pieces. The default embeds in this
+# process; ``qa.ray_build.RayEmbedStep`` runs the same step as a Ray Data job.
+EmbedStep = Callable[[Sequence[Document], Settings, bool], dict[str, DocumentPieces]]
+
 _embedder_lock = threading.Lock()
 _embedders: dict[tuple[int, EncoderRuntime], Embedder] = {}
 
@@ -122,15 +126,24 @@ def build_index(
     force: bool = False,
     progress: bool = True,
     embedder: Embedder | None = None,
+    embed_step: EmbedStep | None = None,
 ) -> BuildReport:
     """Bring the index in ``settings.index_dir`` up to date with its corpus (``corpus_of``).
 
-    ``force`` re-embeds everything. One build at a time per index folder; a failed or killed
+    ``force`` re-embeds everything. ``embed_step`` replaces the in-process chunking and embedding
+    (``embedder`` is then unused). One build at a time per index folder; a failed or killed
     build leaves the live index as it was.
     """
     store = IndexStore.of(settings)
     with store.lock(wait_message=f"qa: waiting for another build of {settings.index_dir}"):
-        return _build(store, settings, force=force, progress=progress, embedder=embedder)
+        return _build(
+            store,
+            settings,
+            force=force,
+            progress=progress,
+            embedder=embedder,
+            embed_step=embed_step,
+        )
 
 
 def _build(
@@ -140,6 +153,7 @@ def _build(
     force: bool,
     progress: bool,
     embedder: Embedder | None,
+    embed_step: EmbedStep | None = None,
 ) -> BuildReport:
     started = time.perf_counter()
     # Fail now, before any model work.
@@ -152,7 +166,7 @@ def _build(
             )
         store.connect()
     corpus = corpus_of(settings).resolve()
-    if embedder is None:
+    if embedder is None and embed_step is None:
         # Loading the model takes seconds: start it now, while the corpus and the stored index
         # are read, so an update that must embed a little does not wait for it afterwards.
         # Not a daemon: a process that exits (index up to date) while a daemon thread is inside
@@ -196,16 +210,17 @@ def _build(
         )
 
     _say(progress, f"{_summary(counts)} documents")
-    if plan.fresh or previous is None:
+    fresh = [plan.fresh[i] for i in sorted(plan.fresh)]
+    pieces: dict[str, DocumentPieces] = {}
+    if embed_step is not None and fresh:
+        pieces = embed_step(fresh, settings, progress)
+        dim = next(iter(pieces.values())).chunk_vectors.shape[1]
+    elif fresh or previous is None:
         embedder = embedder or default_embedder(settings)
         dim = embedder.dim
+        pieces = embed_documents(fresh, settings, embedder, progress)
     else:  # only removals or a moved corpus: nothing to embed
         dim = int(old_manifest["model_dim"])
-    pieces = (
-        _embed([plan.fresh[i] for i in sorted(plan.fresh)], settings, embedder, progress)
-        if embedder is not None
-        else {}
-    )
     contents = IndexContents.assemble(
         [pieces.get(i) or old_pieces[i] for i in sorted(plan.documents)], dim
     )
@@ -308,7 +323,7 @@ def _stored(doc: Document) -> StoredDocument:
     )
 
 
-def _embed(
+def embed_documents(
     docs: Sequence[Document], settings: Settings, embedder: Embedder, progress: bool
 ) -> dict[str, DocumentPieces]:
     """Chunk and embed ``docs``; each document's piece by doc_id."""

@@ -51,6 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     index.add_argument("--quiet", action="store_true", help="no progress output")
     index.add_argument(
+        "--ray",
+        action="store_true",
+        help="chunk and embed as a Ray Data job: on a Ray started here, or at --ray-address",
+    )
+    index.add_argument(
+        "--ray-address",
+        help='the Ray cluster to embed on (implies --ray): its head "host:6379", or "auto" on a '
+        "node of the cluster (default QA_RAY_ADDRESS)",
+    )
+    index.add_argument(
         "--check",
         action="store_true",
         help="build nothing; list corpus files changed since the build (exit 1 if any)",
@@ -89,6 +99,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         index_dir=args.index_dir,
         chunk_tokens=getattr(args, "chunk_tokens", None),
         faiss_factory=getattr(args, "faiss_factory", None),
+        ray_address=getattr(args, "ray_address", None),
     )
 
 
@@ -102,7 +113,12 @@ def _index(args: argparse.Namespace) -> int:
             print(f"{change['change']}: {change['path']}")
         print(f"{len(stale)} corpus files changed since the build" if stale else "up to date")
         return 1 if stale else 0
-    report = build_index(settings, force=args.force, progress=not args.quiet)
+    embed_step = None
+    if args.ray or args.ray_address:
+        from qa.ray_build import RayEmbedStep
+
+        embed_step = RayEmbedStep(address=settings.ray_address)
+    report = build_index(settings, force=args.force, progress=not args.quiet, embed_step=embed_step)
     if not args.quiet:
         state = "built" if report.built else "up to date"
         print(f"{state}: {report.documents} documents, {report.chunks} chunks in {report.folder}")

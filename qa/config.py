@@ -72,6 +72,9 @@ class Settings:
     milvus_token: str = ""  # "user:password" or an API key, for a server with authentication
     # Collection names start with it; each index folder adds its own id and each build a tag.
     milvus_prefix: str = "qa"
+    # Where `qa index --ray` embeds: a Ray cluster's head ("host:6379", its GCS port, or "auto"
+    # on a node of the cluster); empty starts a Ray on this machine for the build.
+    ray_address: str = ""
 
     def __post_init__(self) -> None:
         # Accept str for the path fields, so callers can pass what argparse or os.environ give.

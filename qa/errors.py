@@ -10,6 +10,7 @@ QAError                      base; every message says what to do next
 ├── NotAuthorized            a document update without the admin token (HTTP 401)
 ├── UpdatesOff               document updates while no admin token is configured (HTTP 403)
 ├── UpdateRefused            an update the corpus cannot take (a SQuAD-file corpus) (HTTP 409)
+├── RayJobFailed             `qa index --ray`: no Ray cluster at the address, or its job failed
 ├── ClientError              chat or eval could not get what it asked a qa service for
 │   ├── ServerUnreachable    no reply over HTTP: connection refused, timed out, a broken transfer
 │   ├── BadResponse          a reply no working qa server gives: not qa JSON, a 5xx, a 405
@@ -65,6 +66,12 @@ class UpdatesOff(QAError):
 
 class UpdateRefused(QAError):
     code = "update_refused"
+
+
+class RayJobFailed(QAError):
+    """The Ray cluster could not be reached or the embedding job failed; nothing was written."""
+
+    code = "ray_job_failed"
 
 
 class DependencyMissing(QAError):

@@ -513,6 +513,8 @@ def test_mapped_records_read_like_a_sequence(tiny_settings: Settings) -> None:
     assert [s.sentence_id for s in sentences] == list(range(len(sentences)))
     assert sentences[-1] == sentences[len(sentences) - 1]
     assert sentences[1:3] == [sentences[1], sentences[2]]
+    assert sentences == tuple(sentences) and tuple(sentences) == sentences  # by value
+    assert sentences != tuple(sentences)[:-1]
     with pytest.raises(IndexError):
         sentences[len(sentences)]
     raw = contents.document_texts()["comets.txt"][1]

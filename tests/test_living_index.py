@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from backends import BACKENDS
-from corpora import write_corpus
+from corpora import live_contents, write_corpus
 from embedders import NeverEmbeds
 
 from qa.build import build_index, check_index
@@ -27,7 +27,7 @@ from qa.ingest import sha256_text
 from qa.pipeline import QAPipeline, ensure_index
 from qa.serve.api import create_app
 from qa.serve.live import LivePipeline
-from qa.store import IndexContents, live_build, read_manifest
+from qa.store import live_build, read_manifest
 
 CORPUS = {
     "comets.txt": "Comets of the outer system\n\nHalley's Comet returns every 76 years. "
@@ -51,17 +51,11 @@ def living(tmp_path: Path) -> Settings:
     return settings
 
 
-def contents(settings: Settings) -> IndexContents:
-    folder = live_build(settings.index_dir)
-    assert folder is not None
-    return IndexContents.load(folder)
-
-
 # --- incremental builds --------------------------------------------------------------------------
 
 
 def test_adding_changing_and_removing_files_costs_only_what_changed(living: Settings) -> None:
-    before = contents(living).pieces()
+    before = live_contents(living).pieces()
     corpus = living.corpus
     assert corpus is not None
     (corpus / "glacier.txt").write_text(GLACIER, encoding="utf-8")
@@ -75,14 +69,14 @@ def test_adding_changing_and_removing_files_costs_only_what_changed(living: Sett
     assert (report.added, report.updated, report.removed, report.unchanged) == (1, 1, 1, 1)
     assert "added 1, updated 1, removed 1, unchanged 1" in report.summary()
 
-    after = contents(living).pieces()
+    after = live_contents(living).pieces()
     assert sorted(after) == ["comets.txt", "deep/tides.md", "glacier.txt"]
     # The unchanged document kept its stored vectors: nothing of it was embedded again.
     kept, old = after["deep/tides.md"], before["deep/tides.md"]
     assert np.array_equal(kept.chunk_vectors, old.chunk_vectors)
     assert np.array_equal(kept.sentence_vectors.titled, old.sentence_vectors.titled)
     # Rows stay numbered globally and every chunk points at its own document's sentences.
-    whole = contents(living)
+    whole = live_contents(living)
     assert [s.sentence_id for s in whole.sentences] == list(range(len(whole.sentences)))
     for chunk in whole.chunks:
         assert {

@@ -95,6 +95,14 @@ class Records(Sequence[T]):
         for i in range(len(self)):
             yield self._one(i)
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to any sequence (a tuple of records, say) holding equal records in order."""
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # compared by value, like a list
+
 
 def sentence_records(rows: np.ndarray, doc_ids: Sequence[str], texts: Texts) -> Records[Sentence]:
     def make(i: int, row: list[int]) -> Sentence:
