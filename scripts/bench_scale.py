@@ -118,6 +118,21 @@ def rss_mb() -> dict[str, float]:
     return {name: value[key] / 1024 for key, name in names.items()}
 
 
+def mapped_mb(folder: Path) -> dict[str, float]:
+    """MiB of each of ``folder``'s files that this process has mapped (/proc/self/smaps)."""
+    mapped: dict[str, float] = {}
+    current = None
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()
+        if len(head) >= 6 and "-" in head[0] and head[5].startswith(str(folder)):
+            current = Path(head[5]).relative_to(folder).as_posix()
+        elif len(head) >= 6 and "-" in head[0]:
+            current = None
+        elif current and line.startswith("Rss:"):
+            mapped[current] = mapped.get(current, 0.0) + int(head[1]) / 1024
+    return {name: round(mb, 1) for name, mb in sorted(mapped.items()) if mb >= 1}
+
+
 def query_process(folder: Path, questions: Path) -> None:
     """Load ``folder`` as a server would and time every question; one JSON line on stdout."""
     from qa.build import default_embedder
@@ -161,6 +176,7 @@ def query_process(folder: Path, questions: Path) -> None:
                 "rss_loaded": loaded,
                 "load_s": load_s,
                 "rss_after": rss_mb(),
+                "mapped_after": mapped_mb(folder),
                 "timings": timings,
                 "vectors": query_vectors,
                 "top10": top10,
@@ -219,6 +235,8 @@ def run_size(n: int, args: argparse.Namespace, text: dict) -> dict:
     if done.returncode != 0:
         sys.exit(f"the query process failed:\n{done.stderr[-3000:]}")
     report = json.loads(done.stdout.strip().splitlines()[-1])
+    mapped = ", ".join(f"{name} {mb:,.0f}" for name, mb in report["mapped_after"].items())
+    print(f"  mapped after the questions, MiB: {mapped or 'none'}", flush=True)
     queries = np.asarray(report["vectors"], dtype=np.float32)
     exact = exact_top10(np.load(folder / VECTORS, mmap_mode="r"), queries)
     recall = np.mean(

@@ -143,6 +143,22 @@ def test_memory_mapped_vectors_give_the_same_answers(
     assert [loaded.search(q, 20) for q in queries] == [built.search(q, 20) for q in queries]
 
 
+def test_rows_are_read_from_the_file_as_the_mapping_holds_them(tmp_path: Path) -> None:
+    """Re-scoring reads rows with pread (no mapping): of a matrix, and of the titled half of the
+    sentences' (bare, titled) vector pairs, a strided view."""
+    from qa.store.dense import RowReader
+
+    pairs = np.stack([clustered(500, seed=3), clustered(500, seed=4)], axis=1)
+    np.save(tmp_path / "pairs.npy", pairs)
+    mapped = np.load(tmp_path / "pairs.npy", mmap_mode="r")
+    rows = np.array([0, 7, 250, 489])
+    for view in (mapped[:, 0], mapped[:, 1], mapped[10:, 1]):
+        reader = RowReader.of(view)
+        assert reader is not None
+        assert np.array_equal(reader.rows(rows), np.asarray(view[rows]))
+    assert RowReader.of(pairs[:, 1]) is None  # in memory: indexed as it is
+
+
 def test_bm25_loaded_memory_mapped_ranks_as_built(tmp_path: Path) -> None:
     texts = [f"document {i} about {word}" for i, word in enumerate(["tides", "comets"] * 50)]
     built = LexicalIndex.build(texts)
