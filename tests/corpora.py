@@ -7,6 +7,19 @@ from pathlib import Path
 from qa.config import Settings
 from qa.store import IndexContents, live_build
 
+# Three small documents (one in a subfolder), and a fourth to add: the living-index tests' corpus.
+CORPUS = {
+    "comets.txt": "Comets of the outer system\n\nHalley's Comet returns every 76 years. "
+    "It was last seen from Earth in 1986.\n",
+    "deep/tides.md": "# Ocean tides\n\nTides are caused by the gravity of the Moon and the Sun. "
+    "Spring tides happen at new and full moon.\n",
+    "bees.txt": "Honey bees\n\nA honey bee colony has a single queen. Worker bees live for about "
+    "six weeks in summer.\n",
+}
+GLACIER = (
+    "Glaciers\n\nThe Aletsch Glacier is the largest glacier in the Alps, 23 kilometres long.\n"
+)
+
 
 def write_corpus(folder: Path, files: dict[str, str]) -> Path:
     """Write ``{relative path: text}`` under ``folder`` (UTF-8, folders made) and return it."""

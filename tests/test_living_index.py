@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from backends import BACKENDS
-from corpora import live_contents, write_corpus
+from corpora import CORPUS, GLACIER, live_contents, write_corpus
 from embedders import NeverEmbeds
 
 from qa.build import build_index, check_index
@@ -28,18 +28,6 @@ from qa.pipeline import QAPipeline, ensure_index
 from qa.serve.api import create_app
 from qa.serve.live import LivePipeline
 from qa.store import live_build, read_manifest
-
-CORPUS = {
-    "comets.txt": "Comets of the outer system\n\nHalley's Comet returns every 76 years. "
-    "It was last seen from Earth in 1986.\n",
-    "deep/tides.md": "# Ocean tides\n\nTides are caused by the gravity of the Moon and the Sun. "
-    "Spring tides happen at new and full moon.\n",
-    "bees.txt": "Honey bees\n\nA honey bee colony has a single queen. Worker bees live for about "
-    "six weeks in summer.\n",
-}
-GLACIER = (
-    "Glaciers\n\nThe Aletsch Glacier is the largest glacier in the Alps, 23 kilometres long.\n"
-)
 
 
 @pytest.fixture()

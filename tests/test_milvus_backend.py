@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 from backends import needs_milvus
-from corpora import write_corpus
+from corpora import CORPUS, GLACIER, write_corpus
 from embedders import NeverEmbeds
 from servers import free_port, milvus_server, start_server
 
@@ -31,17 +31,6 @@ from qa.text import titled
 
 pytestmark = needs_milvus
 
-CORPUS = {
-    "comets.txt": "Comets of the outer system\n\nHalley's Comet returns every 76 years. "
-    "It was last seen from Earth in 1986.\n",
-    "deep/tides.md": "# Ocean tides\n\nTides are caused by the gravity of the Moon and the Sun. "
-    "Spring tides happen at new and full moon.\n",
-    "bees.txt": "Honey bees\n\nA honey bee colony has a single queen. Worker bees live for about "
-    "six weeks in summer.\n",
-}
-GLACIER = (
-    "Glaciers\n\nThe Aletsch Glacier is the largest glacier in the Alps, 23 kilometres long.\n"
-)
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
