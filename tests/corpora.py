@@ -21,6 +21,15 @@ GLACIER = (
 )
 
 
+def change_three_ways(corpus: Path) -> None:
+    """One file of ``CORPUS`` added (glacier), one changed (comets), one removed (bees)."""
+    (corpus / "glacier.txt").write_text(GLACIER, encoding="utf-8")
+    (corpus / "comets.txt").write_text(
+        CORPUS["comets.txt"] + "It will return in 2061.\n", encoding="utf-8"
+    )
+    (corpus / "bees.txt").unlink()
+
+
 def write_corpus(folder: Path, files: dict[str, str]) -> Path:
     """Write ``{relative path: text}`` under ``folder`` (UTF-8, folders made) and return it."""
     for name, text in files.items():

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from backends import BACKENDS
-from corpora import CORPUS, GLACIER, live_contents, write_corpus
+from corpora import CORPUS, GLACIER, change_three_ways, live_contents, write_corpus
 from embedders import NeverEmbeds
 
 from qa.build import build_index, check_index
@@ -46,11 +46,7 @@ def test_adding_changing_and_removing_files_costs_only_what_changed(living: Sett
     before = live_contents(living).pieces()
     corpus = living.corpus
     assert corpus is not None
-    (corpus / "glacier.txt").write_text(GLACIER, encoding="utf-8")
-    (corpus / "comets.txt").write_text(
-        CORPUS["comets.txt"] + "It will return in 2061.\n", encoding="utf-8"
-    )
-    (corpus / "bees.txt").unlink()
+    change_three_ways(corpus)
 
     report = build_index(living, progress=False)
     assert report.built

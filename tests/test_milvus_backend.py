@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 from backends import needs_milvus
-from corpora import CORPUS, GLACIER, write_corpus
+from corpora import CORPUS, GLACIER, change_three_ways, write_corpus
 from embedders import NeverEmbeds
 from servers import free_port, milvus_server, start_server
 
@@ -157,11 +157,7 @@ def test_incremental_builds_keep_milvus_in_step(living: Settings) -> None:
     first = set(entry(living)["collections"].values())
     corpus = living.corpus
     assert corpus is not None
-    (corpus / "glacier.txt").write_text(GLACIER, encoding="utf-8")
-    (corpus / "comets.txt").write_text(
-        CORPUS["comets.txt"] + "It will return in 2061.\n", encoding="utf-8"
-    )
-    (corpus / "bees.txt").unlink()
+    change_three_ways(corpus)
     report = build_index(living, progress=False)
     assert (report.added, report.updated, report.removed, report.unchanged) == (1, 1, 1, 1)
 

@@ -113,8 +113,8 @@ def test_retriever_fuses_dense_sentence_and_lexical_rankings(toy_retriever: Retr
 
 def test_retriever_ranks_chunks_by_their_best_sentence(toy_retriever: Retriever) -> None:
     # Sentence 2 (only in chunk 1) matches the query best; no chunk vector does.
-    assert toy_retriever._by_sentence([(2, 1.0), (0, 0.5)])[0] == 1
-    ranking = toy_retriever._by_sentence([(1, 1.0), (4, 0.5)])
+    assert toy_retriever._owners.rank_chunks([(2, 1.0), (0, 0.5)])[0] == 1
+    ranking = toy_retriever._owners.rank_chunks([(1, 1.0), (4, 0.5)])
     assert ranking == [0, 1, 2]  # sentence 1 is shared by chunks 0 and 1
     assert len(ranking) == len(set(ranking))
 

@@ -254,8 +254,9 @@ class Reader:
             text = self.titled_sentence(e.sentence_id)
             head = len(text) - len(self._sentences[e.sentence_id].text)
             logits, found = self.cross_encoder.read(question, [text], [head])
-            read.append((e, float(logits[0]), head, found[0]))
-            leader = max(leader, weights["cross"] * float(logits[0]) + weights["linear"] * e.score)
+            logit = float(logits[0])
+            read.append((e, logit, head, found[0]))
+            leader = max(leader, weights["cross"] * logit + weights["linear"] * e.score)
         logits = [logit for _, logit, _, _ in read]
         # Each logit's lead over the best of the others: a sentence the cross-encoder prefers
         # clearly is surer than one among equals.

@@ -102,15 +102,12 @@ class Retriever:
         depth = max(self._depth, k)
         rankings = [
             [row for row, _ in self._dense.search(question_vector, depth)],
-            self._by_sentence(self._sentences.search(question_vector, depth)),
+            self._owners.rank_chunks(self._sentences.search(question_vector, depth)),
             [row for row, _ in self._lexical.search(question, depth)],
-            self._by_sentence(self._sentence_lexical.search(question, depth)),
+            self._owners.rank_chunks(self._sentence_lexical.search(question, depth)),
         ]
         fused = reciprocal_rank_fusion(rankings, k=self._rrf_k)[:k]
         return [Hit(self._chunks[row], score, rank) for rank, (row, score) in enumerate(fused, 1)]
-
-    def _by_sentence(self, sentences: Sequence[tuple[int, float]]) -> list[int]:
-        return _by_sentence(self._owners, sentences)
 
 
 class HybridRetriever:
@@ -141,8 +138,8 @@ class HybridRetriever:
         """The ``k`` best chunks for ``question`` (whose embedding is ``question_vector``)."""
         depth = max(self._depth, k)
         by_sentence = [
-            _by_sentence(self._owners, self._sentences.dense(question_vector, depth)),
-            _by_sentence(self._owners, self._sentences.lexical(question, depth)),
+            self._owners.rank_chunks(self._sentences.dense(question_vector, depth)),
+            self._owners.rank_chunks(self._sentences.lexical(question, depth)),
         ]
         chunks = self._store.fused(question, question_vector, depth, self._rrf_k)
         fused = reciprocal_rank_fusion(by_sentence, k=self._rrf_k, start=chunks)
@@ -152,18 +149,6 @@ class HybridRetriever:
         return [
             Hit(self._chunks[row], score, rank) for rank, (row, score) in enumerate(fused[:k], 1)
         ]
-
-
-def _by_sentence(owners: SentenceOwners, sentences: Sequence[tuple[int, float]]) -> list[int]:
-    """Chunks in the order of their best-ranked sentence."""
-    ranking: list[int] = []
-    seen: set[int] = set()
-    for sentence, _ in sentences:
-        for chunk in owners.chunks_of(sentence):
-            if chunk not in seen:
-                seen.add(chunk)
-                ranking.append(chunk)
-    return ranking
 
 
 class SentenceOwners:
@@ -185,6 +170,17 @@ class SentenceOwners:
                 "the index's chunks are not in document order; rebuild it with `qa index --force`"
             )
         self._n_sentences = n_sentences
+
+    def rank_chunks(self, sentences: Sequence[tuple[int, float]]) -> list[int]:
+        """Chunks in the order of their best-ranked sentence in ``sentences`` (best first)."""
+        ranking: list[int] = []
+        seen: set[int] = set()
+        for sentence, _ in sentences:
+            for chunk in self.chunks_of(sentence):
+                if chunk not in seen:
+                    seen.add(chunk)
+                    ranking.append(chunk)
+        return ranking
 
     def chunks_of(self, sentence: int) -> range:
         if not 0 <= sentence < self._n_sentences:

@@ -36,6 +36,7 @@ from qa.store.records import (
     save_rows,
     sentence_records,
 )
+from qa.text import titled
 
 STORE = "store.json"  # per document: id, title, checksum, pages (every record, before format 2)
 STORE_FORMAT = 2
@@ -84,6 +85,11 @@ class IndexContents:
     sentence_vectors: SentenceVectors
     # Loaded from disk: doc_id -> (title, raw text), each raw text read when asked for.
     texts: Mapping[str, tuple[str, str]] | None = field(default=None, compare=False, repr=False)
+
+    def titled_chunk_texts(self) -> list[str]:
+        """Each chunk's text headed by its document's title, as retrieval ranks chunks."""
+        title_of = {d.doc_id: d.title for d in self.documents}
+        return [titled(title_of[c.doc_id], c.text) for c in self.chunks]
 
     def document_texts(self) -> Mapping[str, tuple[str, str]]:
         """``doc_id -> (title, raw_text)`` of every document."""

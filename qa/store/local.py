@@ -36,7 +36,6 @@ from qa.store.folder import (
 )
 from qa.store.lexical import SENTENCE_BM25_DIR, LexicalIndex
 from qa.store.milvus import MilvusSearch, MilvusTarget
-from qa.text import titled
 
 LOAD_HASH_LIMIT = 64 << 20  # bytes: files above it are checked by size when a build is loaded
 
@@ -208,8 +207,7 @@ class IndexStore:
     ) -> tuple[Callable[[Path], None], dict[str, Any]]:
         """What writes a build's FAISS and BM25 files, and the manifest's entry for them."""
         factory = manifest["settings"]["faiss_factory"]
-        title_of = {d.doc_id: d.title for d in contents.documents}
-        chunk_texts = [titled(title_of[c.doc_id], c.text) for c in contents.chunks]
+        chunk_texts = contents.titled_chunk_texts()
         dim = int(contents.chunk_vectors.shape[1])
         # Each index by its own size: a collection has about five sentences per chunk.
         specs = {
@@ -287,14 +285,13 @@ def _backend(manifest: dict[str, Any]) -> str:
 def _passages(contents: IndexContents) -> dict[str, milvus.Passages]:
     """The Milvus rows of a build: chunks headed by their title, sentences bare (as BM25 sees
     them in the faiss backend), each with the vector retrieval searches."""
-    title_of = {d.doc_id: d.title for d in contents.documents}
     chunks, sentences = contents.chunks, contents.sentences
     return {
         "chunks": milvus.Passages(
             doc_ids=[c.doc_id for c in chunks],
             starts=[c.start for c in chunks],
             ends=[c.end for c in chunks],
-            texts=[titled(title_of[c.doc_id], c.text) for c in chunks],
+            texts=contents.titled_chunk_texts(),
             vectors=contents.chunk_vectors,
         ),
         "sentences": milvus.Passages(
