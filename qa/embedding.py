@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -21,9 +22,8 @@ from qa.runtime import (
     EncoderRuntime,
     OnnxEncoder,
     OnnxUnavailable,
-    mean_pool,
+    inference_parallelism,
     onnx_model,
-    pad,
     use_threads_in_torch,
 )
 
@@ -114,7 +114,14 @@ class MiniLMEmbedder:
 
 class OnnxEmbedder:
     """all-MiniLM-L6-v2 on ONNX Runtime: the same vectors as ``MiniLMEmbedder`` (cosine ≥ 0.999
-    in fp32), each batch padded only to its longest text, and no torch loaded to embed.
+    in fp32), and no torch loaded to embed.
+
+    Each text runs alone, one thread a run and as many runs at once as the process has inference
+    threads. int8 scales a run's activations by the largest of them, so in a batch a text's vector
+    moved with its batch-mates (cosine to fp32 down to .96 on SQuAD sentences): alone, a text's
+    vector depends on nothing else, whichever build, update or Ray worker embeds it (and is
+    closer to fp32: .977 at worst). It is also faster on this CPU, with no padding: 377 texts/s
+    against 312 in length-sorted batches of 64.
     """
 
     name = MODEL_NAME
@@ -125,9 +132,9 @@ class OnnxEmbedder:
         folder = bundled_model_folder()
         from tokenizers import Tokenizer
 
-        self._encoder = OnnxEncoder(onnx_model(folder, int8=int8, cache=cache))
+        self._encoder = OnnxEncoder(onnx_model(folder, int8=int8, cache=cache), threads=1)
         self.runtime = f"onnx-{'int8' if int8 else 'fp32'}"
-        self._batch_size = batch_size
+        self._batch_size = batch_size  # texts a progress step counts in, here
         self.dim = int(json.loads((folder / "config.json").read_text())["hidden_size"])
         # sentence-transformers' window (256), not the tokenizer file's 128.
         sbert = json.loads((folder / "sentence_bert_config.json").read_text())
@@ -148,16 +155,18 @@ class OnnxEmbedder:
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         rows = [e.ids for e in self._tokenizer.encode_batch(texts)]
-        # Longest first, so each batch holds texts of about one length and pads little.
-        order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
-        vectors = np.empty((len(rows), self.dim), dtype=np.float32)
-        for start in range(0, len(order), self._batch_size):
-            batch = order[start : start + self._batch_size]
-            ids, mask = pad([rows[i] for i in batch])
-            pooled = mean_pool(self._encoder.run(ids, mask, np.zeros_like(ids)), mask)
-            norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-            vectors[batch] = pooled / norms
-        return vectors
+        workers = min(inference_parallelism(), len(rows))
+        if workers <= 1:
+            return np.stack([self._embed_alone(r) for r in rows])
+        with ThreadPoolExecutor(workers) as pool:  # ONNX Runtime lets go of the GIL as it runs
+            return np.stack(list(pool.map(self._embed_alone, rows)))
+
+    def _embed_alone(self, ids: list[int]) -> np.ndarray:
+        """One text's unit vector: the mean of its tokens' hidden states (none is padding)."""
+        batch = np.asarray([ids], dtype=np.int64)
+        hidden = self._encoder.run(batch, np.ones_like(batch), np.zeros_like(batch))[0]
+        pooled = hidden.mean(axis=0)
+        return (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
 
     def fits(self, text: str) -> bool:
         """Whether ``text`` fits the model's window (counted with its own tokenizer)."""
@@ -179,8 +188,8 @@ def _in_slices(
         return encode(list(texts))
     from tqdm import tqdm
 
-    # Slices of many batches: the bar counts texts under its phase's name, and each slice is
-    # still sorted by length to pad little.
+    # Slices of many texts: the bar counts texts under its phase's name, and torch still sorts
+    # each slice by length to pad little.
     step = batch_size * 16
     parts = []
     with tqdm(total=len(texts), desc=desc, unit="text", file=sys.stderr) as bar:

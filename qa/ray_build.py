@@ -2,11 +2,10 @@
 
 The driver (this process) reads the corpus, decides what changed and writes the index, as in any
 build; only the documents to chunk and embed go to Ray. Each worker is an actor that loads the
-bi-encoder once and runs ``qa.build.embed_documents`` on batches of documents, so chunks and
-offsets are the in-process build's exactly. So are the vectors with the bi-encoder in fp32; in
-int8 (the default) a text's vector moves slightly with the texts it is batched with (cosine about
-0.99), and Ray's batches hold other documents than the in-process build's. This is the only
-module that imports ray.
+bi-encoder once and runs ``qa.build.embed_documents`` on batches of documents, so chunks,
+offsets and vectors are the in-process build's exactly: the bi-encoder embeds each text alone
+(``qa.embedding.OnnxEmbedder``), so the other documents a Ray batch holds do not move a vector.
+This is the only module that imports ray.
 """
 
 from __future__ import annotations
@@ -32,8 +31,8 @@ from qa.runtime import BI_ENCODER, encoder_runtime, set_inference_threads
 from qa.schema import Document
 from qa.store import DocumentPieces
 
-# At most this many documents a batch: enough texts a batch to sort by length and pad little,
-# and several batches a worker, so a slow one is not left holding a long tail alone.
+# At most this many documents a batch: enough to keep a worker busy between hand-overs, and
+# several batches a worker, so a slow one is not left holding a long tail alone.
 MAX_BATCH_DOCUMENTS = 64
 BATCHES_PER_WORKER = 4
 CONNECT_TIMEOUT_S = 5.0

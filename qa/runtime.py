@@ -107,6 +107,12 @@ def set_inference_threads(n: int) -> None:
         use_threads_in_torch()
 
 
+def inference_parallelism() -> int:
+    """How many single-threaded runs this process may have going at once: its thread setting,
+    else one a core."""
+    return _threads or os.cpu_count() or 1
+
+
 def use_threads_in_torch() -> None:
     """Apply the thread setting to torch (torch encoders call this when they load)."""
     import torch
@@ -121,10 +127,11 @@ def use_threads_in_torch() -> None:
 class OnnxEncoder:
     """An ONNX Runtime session over one exported encoder: padded token ids in, hidden states out.
 
-    ``run`` is thread-safe (ONNX Runtime allows concurrent runs of one session).
+    ``run`` is thread-safe (ONNX Runtime allows concurrent runs of one session). ``threads``
+    fixes the session's intra-op threads; by default it follows ``set_inference_threads``.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, threads: int | None = None) -> None:
         try:
             import onnxruntime
         except ImportError as exc:
@@ -132,8 +139,12 @@ class OnnxEncoder:
         self._ort = onnxruntime
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._session, self._threads = self._open(_threads), _threads
+        self._fixed_threads = threads
+        self._session, self._threads = self._open(self._wanted_threads()), self._wanted_threads()
         self._inputs = {i.name for i in self._session.get_inputs()}
+
+    def _wanted_threads(self) -> int:
+        return _threads if self._fixed_threads is None else self._fixed_threads
 
     def _open(self, threads: int) -> Any:
         options = self._ort.SessionOptions()
@@ -151,10 +162,11 @@ class OnnxEncoder:
 
     def run(self, ids: np.ndarray, mask: np.ndarray, type_ids: np.ndarray) -> np.ndarray:
         """Last hidden states, float32 ``[batch, tokens, hidden]``, for int64 ``[batch, tokens]``."""
-        if self._threads != _threads:
+        if self._threads != self._wanted_threads():
             with self._lock:
-                if self._threads != _threads:
-                    self._session, self._threads = self._open(_threads), _threads
+                wanted = self._wanted_threads()
+                if self._threads != wanted:
+                    self._session, self._threads = self._open(wanted), wanted
         feed = dict(zip(INPUTS, (ids, mask, type_ids), strict=True))
         return self._session.run([OUTPUT], {k: v for k, v in feed.items() if k in self._inputs})[0]
 

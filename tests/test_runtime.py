@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -85,14 +86,17 @@ def test_int8_vectors_stay_close_to_torch(torch_vectors, onnx_embedders) -> None
     assert cosine.min() >= 0.97  # 0.983 at worst, 0.993 on average over 2,000 SQuAD sentences
 
 
-@pytest.mark.parametrize(("int8", "least"), [(False, 0.99999), (True, 0.98)])
-def test_a_vector_hardly_depends_on_its_batch(onnx_embedders, int8: bool, least: float) -> None:
-    """Padding is masked out; int8 scales each matrix product's input over the whole batch, so
-    batchmates move a vector a little there (cosine 0.994 here)."""
+@pytest.mark.parametrize("int8", [False, True])
+def test_a_vector_depends_on_its_text_alone(onnx_embedders, int8: bool, restore_threads) -> None:
+    """int8 scales a run's activations by their largest: each text runs alone, so neither the
+    texts embedded with it, their order, nor how many run at once moves its vector."""
     embedder = onnx_embedders[int8]
-    alone = embedder.encode([TEXTS[0]])[0]
-    batched = embedder.encode(TEXTS)[0]  # padded to the longest text of the batch
-    assert float(alone @ batched) >= least
+    rt.set_inference_threads(1)
+    alone = np.stack([embedder.encode([text])[0] for text in TEXTS])
+    rt.set_inference_threads(0)  # a build's setting: one run a core at once
+    assert np.array_equal(embedder.encode(TEXTS), alone)
+    assert np.array_equal(embedder.encode(TEXTS[::-1]), alone[::-1])
+    assert np.array_equal(embedder.encode(TEXTS, progress=True), alone)
 
 
 def test_window_and_dimension_match_torch(torch_embedder, onnx_embedders) -> None:
@@ -165,14 +169,18 @@ def test_threads_share_the_onnx_models(onnx_embedders, cross_encoders) -> None:
             assert np.allclose(got_logits, logits, atol=1e-4) and got_spans == spans
 
 
-def test_sessions_follow_the_thread_setting(onnx_embedders, restore_threads) -> None:
-    encoder = onnx_embedders[True]._encoder
-    rt.set_inference_threads(1)
-    onnx_embedders[True].encode(["one thread"])
-    assert encoder._threads == 1
-    rt.set_inference_threads(2)
-    onnx_embedders[True].encode(["two threads"])
-    assert encoder._threads == 2
+def test_sessions_follow_the_thread_setting(onnx_embedders, cross_encoders, restore_threads):
+    """The cross-encoder's session takes the process's threads; the bi-encoder's runs one thread
+    a text and runs that many texts at once instead."""
+    pairs_session, embedder = cross_encoders["onnx-int8"]._pairs._encoder, onnx_embedders[True]
+    for threads in (1, 2):
+        rt.set_inference_threads(threads)
+        cross_encoders["onnx-int8"].score(QUESTION, PASSAGES[:1])
+        embedder.encode(["some threads"])
+        assert pairs_session._threads == threads and rt.inference_parallelism() == threads
+        assert embedder._encoder._threads == 1
+    rt.set_inference_threads(0)
+    assert rt.inference_parallelism() == os.cpu_count()
 
 
 # --- the setting -----------------------------------------------------------------------------------
