@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,7 @@ from qa.read.language import (
 from qa.read.reader_model import ReaderModel
 from qa.read.reranker import load_cross_encoder
 from qa.read.retrieval import retriever_for
-from qa.runtime import CROSS_ENCODER, encoder_runtime, set_inference_threads
+from qa.runtime import CROSS_ENCODER, available_cores, encoder_runtime, set_inference_threads
 from qa.schema import Answer, Hit
 from qa.store import IndexStore, LocalSearch, changed_sources
 from qa.store.dense import set_search_threads
@@ -90,6 +93,31 @@ def _term_stats(search: LocalSearch | MilvusSearch) -> TermStats | None:
     return None
 
 
+class QuestionsInFlight:
+    """How many questions this pipeline is answering at once, and so how many cores the one
+    asking may read on: its own plus those no other question is using."""
+
+    def __init__(self, cores: int) -> None:
+        self.cores = cores
+        self._count = 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def one(self) -> Iterator[None]:
+        with self._lock:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._count -= 1
+
+    def width(self) -> int:
+        """Cores for a question inside ``one()``: 1 under load, where reading ahead would only
+        take turns from other questions and spend a core on pairs the early stop may not need."""
+        return max(1, self.cores - self._count + 1)
+
+
 class QAPipeline:
     """A loaded index plus the model: answers questions; read-only and thread-safe after load."""
 
@@ -123,6 +151,7 @@ class QAPipeline:
             term_stats=_term_stats(loaded.search),
         )
         self._n_chunks = len(contents.chunks)
+        self._in_flight = QuestionsInFlight(available_cores())
 
     @classmethod
     def load(cls, settings: Settings, embedder: Embedder | None = None) -> QAPipeline:
@@ -146,6 +175,10 @@ class QAPipeline:
         """Answer ``question`` with quotes from the documents, or abstain."""
         question = self._check_question(question)
         k = self._check_top_k(top_k)
+        with self._in_flight.one():
+            return self._answer(question, k)
+
+    def _answer(self, question: str, k: int) -> Answer:
         started = time.perf_counter()
         language = non_english_language(question)
         if language is not None:
@@ -155,7 +188,8 @@ class QAPipeline:
         retrieved = time.perf_counter()
         if looks_like_search_terms(question):
             return _not_read(question, SEARCH_TERMS_MESSAGE, started, tuple(hits[:k]))
-        reading = self._reader.read(question, vector, hits[:ANSWER_DEPTH])
+        width = self._in_flight.width()
+        reading = self._reader.read(question, vector, hits[:ANSWER_DEPTH], width=width)
         done = time.perf_counter()
         return Answer(
             question=question,

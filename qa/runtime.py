@@ -107,10 +107,17 @@ def set_inference_threads(n: int) -> None:
         use_threads_in_torch()
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the system says)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def inference_parallelism() -> int:
     """How many single-threaded runs this process may have going at once: its thread setting,
     else one a core."""
-    return _threads or os.cpu_count() or 1
+    return _threads or available_cores()
 
 
 def use_threads_in_torch() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from qa.config import Settings
 from qa.errors import DocumentNotFound, InvalidRequest
-from qa.pipeline import ANSWER_DEPTH, QAPipeline, build_index, build_settings
+from qa.pipeline import ANSWER_DEPTH, QAPipeline, QuestionsInFlight, build_index, build_settings
 
 
 @pytest.mark.parametrize(
@@ -176,3 +176,12 @@ def test_gate_candidate_can_hide_the_gold_document(fixture_pipeline: QAPipeline)
     assert "Frisch" in text and {"cross", "cross_margin", "agree"} <= set(features)
     hidden = fixture_pipeline.gate_candidate(question, frozenset({"nested/bees.md"}))
     assert hidden is None or "Frisch" not in hidden[1]
+
+
+def test_a_question_reads_on_the_cores_no_other_question_uses() -> None:
+    in_flight = QuestionsInFlight(cores=2)
+    with in_flight.one():
+        assert in_flight.width() == 2  # alone: its own core and the idle one
+        with in_flight.one():
+            assert in_flight.width() == 1  # two questions on two cores: one each
+        assert in_flight.width() == 2

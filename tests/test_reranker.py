@@ -186,6 +186,37 @@ def test_a_ceiling_never_changes_the_pick_when_a_later_sentence_can_still_win() 
     assert reading.text == _FLOOD[3]
 
 
+# "rain" is in the third sentence, which the early stop never reads one at a time: read
+# ahead, its logit must be dropped, or the leader's lead over the others would change.
+@pytest.mark.parametrize(
+    ("word", "linear", "ceiling"),
+    [("snow", 10.0, 1.0), ("rain", 10.0, 1.0), ("sandbags", 0.0, 1.0)],
+)
+def test_reading_ahead_on_idle_cores_reads_the_same_pairs_into_the_same_answer(
+    word: str, linear: float, ceiling: float
+) -> None:
+    """Three sentences read at once: the early stop still decides which are used, so the
+    answer, its confidence and its features are those of reading one at a time."""
+    readings, pairs_read = [], []
+    for width in (1, 3):
+        scorer = KeywordScorer(word)
+        reader, hits = _reader(_FLOOD, scorer, depth=4, linear=linear, ceiling=ceiling)
+        question_vector = np.zeros(4, np.float32)
+        readings.append(reader.read(_FLOOD_QUESTION, question_vector, hits, width=width))
+        pairs_read.append({p for call in scorer.calls for p in call})
+    alone, ahead = readings
+    assert (ahead.text, ahead.short_answer, ahead.confidence) == (
+        alone.text,
+        alone.short_answer,
+        alone.confidence,
+    )
+    assert ahead.evidence is not None and alone.evidence is not None
+    assert ahead.evidence.features == alone.evidence.features
+    assert pairs_read[0] <= pairs_read[1]  # read ahead: perhaps more read, never fewer
+    if word == "rain":
+        assert len(pairs_read[0]) == 2  # the third, read ahead or not, is not used
+
+
 def test_with_a_gate_what_the_cross_encoder_read_decides_whether_to_answer() -> None:
     texts = [
         "Rivers flood in spring when the snow melts.",
