@@ -34,6 +34,8 @@ _QUESTION_FILLER = frozenset(
 _NEIGHBOUR_GAIN = 0.2
 # Sentences whose analysed terms are kept between questions (a few questions' candidates).
 _ANALYSED_SENTENCES = 4096
+# Documents whose titles (and their terms) are kept between questions.
+_TITLED_DOCUMENTS = 4096
 # Sentences the cross-encoder rereads at least (fewer when the linear ranker keeps fewer).
 _MIN_REREAD = 2
 
@@ -149,8 +151,9 @@ class Reader:
         self._stats = term_stats or TermStats.from_term_sets(
             frozenset(content_terms(s.text)) for s in sentences
         )
-        # Filled as documents come up: a loaded index reads a document's text when asked for.
-        self._titles: dict[str, tuple[str, frozenset[str]]] = {}
+        # Kept for the documents that came up last: a loaded index reads a document's text (its
+        # title with it) when asked for, and a million documents' titles need not stay in memory.
+        self._title = functools.lru_cache(maxsize=_TITLED_DOCUMENTS)(self._read_title)
         # Threads that reread sentences ahead (``read``'s ``width``); started when first asked.
         self._read_ahead = ThreadPoolExecutor(available_cores(), thread_name_prefix="qa-reread")
         self.model = model or ReaderModel.load()
@@ -389,13 +392,10 @@ class Reader:
                 terms |= self._terms(other)
         return frozenset(terms | self._title(doc_id)[1])
 
-    def _title(self, doc_id: str) -> tuple[str, frozenset[str]]:
+    def _read_title(self, doc_id: str) -> tuple[str, frozenset[str]]:
         """A document's title and its content terms."""
-        known = self._titles.get(doc_id)
-        if known is None:
-            title = self._documents[doc_id][0]
-            known = self._titles[doc_id] = (title, frozenset(content_terms(title)))
-        return known
+        title = self._documents[doc_id][0]
+        return title, frozenset(content_terms(title))
 
     def _answer_span(self, sid: int, q_terms: frozenset[str]) -> list[int]:
         """The sentence, plus a neighbour that holds question words it lacks or that it leads into.
