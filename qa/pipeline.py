@@ -133,6 +133,7 @@ class QAPipeline:
                 f"vectors but the model gives {embedder.dim}; rebuild it with `qa index --force`"
             )
         contents = loaded.contents
+        self._contents = contents
         self._documents = contents.document_texts()
         self._retriever = retriever_for(
             contents.chunks, loaded.search, depth=settings.candidate_depth, rrf_k=settings.rrf_k
@@ -246,8 +247,8 @@ class QAPipeline:
     def documents(self) -> list[dict[str, Any]]:
         """Every document's id, title and length in characters."""
         return [
-            {"doc_id": doc_id, "title": title, "chars": len(raw)}
-            for doc_id, (title, raw) in sorted(self._documents.items())
+            {"doc_id": doc_id, "title": title, "chars": chars}
+            for doc_id, title, chars in self._contents.document_listing()
         ]
 
     def document(self, doc_id: str) -> tuple[str, str]:

@@ -519,3 +519,35 @@ def test_mapped_records_read_like_a_sequence(tiny_settings: Settings) -> None:
         sentences[len(sentences)]
     raw = contents.document_texts()["comets.txt"][1]
     assert all(raw[s.start : s.end] == s.text for s in sentences if s.doc_id == "comets.txt")
+
+
+def test_documents_are_listed_without_reading_their_texts(
+    tiny_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa.store.records import Texts
+
+    folder = live_build(tiny_settings.index_dir)
+    assert folder is not None
+    contents = IndexContents.load(folder)
+    want = sorted((d.doc_id, d.title, len(d.raw_text)) for d in contents.documents)
+
+    def no_reading(*_: object) -> str:
+        raise AssertionError("a document's text was read to list it")
+
+    monkeypatch.setattr(Texts, "get", no_reading)
+    assert IndexContents.load(folder).document_listing() == want
+    monkeypatch.undo()
+
+    # A store written before it kept each document's length: the texts are read instead.
+    settings = copy_index(tiny_settings, tmp_path / "index")
+    older = live_build(settings.index_dir)
+    assert older is not None
+    store = json.loads((older / STORE).read_text(encoding="utf-8"))
+    for meta in store["documents"]:
+        del meta["chars"]
+    (older / STORE).write_text(json.dumps(store), encoding="utf-8")
+    _rewrite_manifest_sums(older)
+    assert IndexContents.load(older).document_listing() == want
+    assert QAPipeline.load(settings).documents() == [
+        {"doc_id": doc_id, "title": title, "chars": chars} for doc_id, title, chars in want
+    ]

@@ -97,6 +97,13 @@ class IndexContents:
             return self.texts
         return {d.doc_id: (d.title, d.raw_text) for d in self.documents}
 
+    def document_listing(self) -> list[tuple[str, str, int]]:
+        """``(doc_id, title, length in characters)`` of every document, by doc_id; a loaded
+        index reads no document's text for it."""
+        if isinstance(self.texts, DocumentTexts):
+            return sorted(self.texts.listing())
+        return sorted((d.doc_id, d.title, len(d.raw_text)) for d in self.documents)
+
     def pieces(self) -> dict[str, DocumentPieces]:
         """Each document's piece by doc_id (renumbered from 0)."""
         sentence_runs = _runs([s.doc_id for s in self.sentences])
@@ -150,6 +157,7 @@ class IndexContents:
                 "title": d.title,
                 "sha256": d.sha256,
                 "page_starts": list(d.page_starts),
+                "chars": len(d.raw_text),  # listed without reading the text
             }
             for d in self.documents
         ]

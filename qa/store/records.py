@@ -137,5 +137,14 @@ class DocumentTexts(Mapping[str, tuple[str, str]]):
     def __iter__(self) -> Iterator[str]:
         return iter(self._row)
 
+    def listing(self) -> Iterator[tuple[str, str, int]]:
+        """Each document's ``(doc_id, title, length in characters)``, in store order; a text is
+        read only for a build made before the store kept its length."""
+        for i, m in enumerate(self._meta):
+            chars = m.get("chars")
+            if chars is None:
+                chars = len(self._texts.get(*self._rows[i].tolist()))
+            yield m["doc_id"], m["title"], int(chars)
+
     def __len__(self) -> int:
         return len(self._row)
