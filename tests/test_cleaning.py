@@ -173,6 +173,19 @@ def test_repeated_line_with_different_spacing_is_still_a_repeat() -> None:
     assert clean(raw).text == "Big news from the summit\nBody."
 
 
+def test_a_repeated_line_that_ends_a_hyphenated_word_is_kept() -> None:
+    # Hard-wrapped text whose third line happens to repeat the first: dropped as a repeat, it
+    # would leave "mis-" dangling where the raw text (and a quote's display form) reads "missile".
+    raw = (
+        "sile tests over the long range here\nNATO leaders met again to discuss the mis-\n"
+        "sile tests over the long range here\nand agreed on a plan for the region.\n"
+        "They said so in Brussels on Monday.\nThe talks went on for days after that.\n"
+    )
+    text = clean(raw).text
+    assert "the missile tests" in text and "mis-" not in text
+    assert text.startswith("sile tests") and display_form(raw).endswith(text[-30:])
+
+
 def test_markdown_heading_marker_is_stripped_with_offsets() -> None:
     raw = "# Honey bees\n\nBees ## are not a heading here."
     cleaned = clean(raw, markdown=True)

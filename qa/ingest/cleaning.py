@@ -113,6 +113,7 @@ def _paragraphs(raw: str, markdown: bool) -> list[list[_Line]]:
     lines = _split_lines(raw)
     wrapped = _is_hard_wrapped(lines)
     seen: set[str] = set()
+    last_kept = ""
     paragraphs: list[list[_Line]] = [[]]
     for line in lines:
         marker = _MARKDOWN_LINE.match(line.text) if markdown else None
@@ -122,10 +123,13 @@ def _paragraphs(raw: str, markdown: bool) -> list[list[_Line]]:
                 line.start + marker.end(), line.text[marker.end() :], bool(marker.group("item"))
             )
         key = " ".join(line.text.split())
-        if not key or is_boilerplate(key) or (len(key.split()) >= 3 and key in seen):
+        # A repeat is boilerplate, unless it ends a word the line before broke with a hyphen.
+        repeated = len(key.split()) >= 3 and key in seen and not _ends_hyphenated(last_kept, key)
+        if not key or is_boilerplate(key) or repeated:
             paragraphs.append([])
             continue
         seen.add(key)
+        last_kept = key
         if heading or line.item or not wrapped:
             paragraphs.append([])  # a heading, list item or unwrapped line starts a paragraph
         kept, continued = _cut_continuation(line)
@@ -134,6 +138,13 @@ def _paragraphs(raw: str, markdown: bool) -> list[list[_Line]]:
         if heading or not wrapped or continued:
             paragraphs.append([])
     return [p for p in paragraphs if p]
+
+
+def _ends_hyphenated(line: str, following: str) -> bool:
+    """Whether ``following`` finishes a word ``line`` broke with a hyphen (as ``_hyphenated``)."""
+    return (
+        len(line) >= 2 and line[-1] in "-\u00ad" and line[-2].isalpha() and following[:1].islower()
+    )
 
 
 def _cut_continuation(line: _Line) -> tuple[_Line, bool]:
