@@ -27,7 +27,7 @@ from qa.read.reader_model import ReaderModel
 from qa.read.reranker import load_cross_encoder
 from qa.read.retrieval import retriever_for
 from qa.runtime import CROSS_ENCODER, available_cores, encoder_runtime, set_inference_threads
-from qa.schema import Answer, Hit
+from qa.schema import Answer, DocumentSummary, Hit
 from qa.store import IndexStore, LocalSearch, changed_sources
 from qa.store.dense import set_search_threads
 from qa.store.milvus import MilvusSearch
@@ -244,12 +244,9 @@ class QAPipeline:
         vector = self._embedder.encode([query])[0]
         return self._retriever.search(query, vector, self._check_top_k(top_k))
 
-    def documents(self) -> list[dict[str, Any]]:
-        """Every document's id, title and length in characters."""
-        return [
-            {"doc_id": doc_id, "title": title, "chars": chars}
-            for doc_id, title, chars in self._contents.document_listing()
-        ]
+    def documents(self) -> list[DocumentSummary]:
+        """Every document's id, title and length in characters, by id."""
+        return [DocumentSummary(*listed) for listed in self._contents.document_listing()]
 
     def document(self, doc_id: str) -> tuple[str, str]:
         """``(title, raw_text)`` of one document; ``DocumentNotFound`` for any other id."""

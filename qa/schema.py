@@ -45,6 +45,24 @@ def page_of(page_starts: Sequence[int], offset: int) -> int | None:
 
 
 @dataclass(frozen=True)
+class DocumentSummary:
+    """An indexed document as ``GET /api/documents`` lists it: its id, title and length in
+    characters."""
+
+    doc_id: str
+    title: str
+    chars: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DocumentSummary:
+        doc_id = str(data["doc_id"])
+        return cls(doc_id, str(data.get("title") or doc_id), int(data.get("chars") or 0))
+
+
+@dataclass(frozen=True)
 class SkippedFile:
     """A corpus file that was not indexed, and why (``path`` is relative, with ``/``)."""
 

@@ -214,6 +214,13 @@ def test_http_failures_are_client_errors_worded_for_chat_and_for_eval(
     assert error.url == "http://qa.example:8000"
 
 
+def test_a_document_listing_without_ids_is_a_bad_response() -> None:
+    client, _ = http_with(FakeResponse(200, {"documents": [{"title": "No id"}]}))
+    with pytest.raises(BadResponse, match="without qa JSON") as caught:
+        client.titles()
+    assert "a document without its id" in str(caught.value.detail)
+
+
 def test_nothing_listening_is_server_unreachable() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(ServerUnreachable, match="cannot reach the qa server at") as caught:

@@ -13,6 +13,7 @@ from corpora import write_corpus
 from qa.config import Settings
 from qa.errors import IndexMismatch, IndexUnavailable
 from qa.pipeline import QAPipeline, build_index
+from qa.schema import DocumentSummary
 from qa.store import (
     CURRENT,
     MANIFEST,
@@ -548,6 +549,4 @@ def test_documents_are_listed_without_reading_their_texts(
     (older / STORE).write_text(json.dumps(store), encoding="utf-8")
     _rewrite_manifest_sums(older)
     assert IndexContents.load(older).document_listing() == want
-    assert QAPipeline.load(settings).documents() == [
-        {"doc_id": doc_id, "title": title, "chars": chars} for doc_id, title, chars in want
-    ]
+    assert QAPipeline.load(settings).documents() == [DocumentSummary(*listed) for listed in want]

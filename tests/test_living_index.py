@@ -72,7 +72,7 @@ def test_adding_changing_and_removing_files_costs_only_what_changed(living: Sett
     assert "2061" in pipeline.search("return in 2061", top_k=1)[0].chunk.text
     answer = pipeline.ask("How long is the Aletsch Glacier?")
     assert answer.answerable and answer.citations[0].doc_id == "glacier.txt"
-    assert "bees.txt" not in {d["doc_id"] for d in pipeline.documents()}
+    assert "bees.txt" not in {d.doc_id for d in pipeline.documents()}
     assert not build_index(living, progress=False).built
 
 

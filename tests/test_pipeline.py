@@ -104,11 +104,11 @@ def test_answer_to_dict_shape(fixture_pipeline: QAPipeline) -> None:
 
 def test_documents_and_document(fixture_pipeline: QAPipeline) -> None:
     docs = fixture_pipeline.documents()
-    assert [d["doc_id"] for d in docs] == ["nested/bees.md", "volcanoes.txt"]
+    assert [d.doc_id for d in docs] == ["nested/bees.md", "volcanoes.txt"]
     title, raw = fixture_pipeline.document("volcanoes.txt")
     assert title == "Iceland's restless volcanoes"
     assert raw.startswith("Iceland's restless volcanoes\n")
-    assert {d["doc_id"]: d["chars"] for d in docs}["volcanoes.txt"] == len(raw)
+    assert {d.doc_id: d.chars for d in docs}["volcanoes.txt"] == len(raw)
     assert fixture_pipeline.document_text("volcanoes.txt") == raw
 
 

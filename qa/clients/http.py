@@ -11,7 +11,7 @@ import requests
 
 from qa.clients.base import DocumentText
 from qa.errors import BadResponse, ClientError, InvalidSetting, RequestRejected, ServerUnreachable
-from qa.schema import Answer
+from qa.schema import Answer, DocumentSummary
 
 
 class HttpClient:
@@ -49,7 +49,12 @@ class HttpClient:
         """Titles by doc id from ``GET /api/documents``, read once."""
         if self._titles is None:
             body = self._get("/api/documents")
-            self._titles = {d["doc_id"]: d["title"] for d in body.get("documents", [])}
+            try:
+                listed = [DocumentSummary.from_dict(d) for d in body.get("documents", [])]
+            except (KeyError, TypeError, ValueError) as exc:
+                url = self.base_url + "/api/documents"
+                raise self._not_qa(url, 200, f"a document without its id: {exc}") from exc
+            self._titles = {d.doc_id: d.title for d in listed}
         return self._titles
 
     def _session(self) -> Any:

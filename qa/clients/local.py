@@ -58,5 +58,5 @@ class LocalClient:
     def titles(self) -> dict[str, str]:
         """Titles by doc id, read once."""
         if self._titles is None:
-            self._titles = {d["doc_id"]: d["title"] for d in self.pipeline.documents()}
+            self._titles = {d.doc_id: d.title for d in self.pipeline.documents()}
         return self._titles

@@ -153,7 +153,7 @@ def health() -> Any:
 
 @bp.get("/api/documents")
 def documents() -> Any:
-    return jsonify({"documents": _pipeline().documents()})
+    return jsonify({"documents": [d.to_dict() for d in _pipeline().documents()]})
 
 
 @bp.get("/api/documents/<path:doc_id>")
