@@ -25,6 +25,7 @@ from qa.store import (
     IndexContents,
     IndexStore,
     SentenceVectors,
+    SourceChange,
     StoredDocument,
     changed_sources,
     recorded_settings,
@@ -399,7 +400,7 @@ def update_corpus(
         return what, _build(store, settings, force=False, progress=False, embedder=embedder)
 
 
-def check_index(settings: Settings) -> list[dict[str, str]]:
+def check_index(settings: Settings) -> list[SourceChange]:
     """Corpus files added, changed or removed since the live build (``qa index --check``)."""
     manifest = IndexStore(settings.index_dir).manifest()
     corpus = corpus_of(settings)

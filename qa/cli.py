@@ -110,7 +110,7 @@ def _index(args: argparse.Namespace) -> int:
     if args.check:
         stale = check_index(settings)
         for change in stale:
-            print(f"{change['change']}: {change['path']}")
+            print(f"{change.change}: {change.path}")
         print(f"{len(stale)} corpus files changed since the build" if stale else "up to date")
         return 1 if stale else 0
     embed_step = None

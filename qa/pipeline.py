@@ -28,7 +28,7 @@ from qa.read.reranker import load_cross_encoder
 from qa.read.retrieval import retriever_for
 from qa.runtime import CROSS_ENCODER, available_cores, encoder_runtime, set_inference_threads
 from qa.schema import Answer, DocumentSummary, Hit
-from qa.store import IndexStore, LocalSearch, changed_sources
+from qa.store import IndexStore, LocalSearch, SourceChange, changed_sources
 from qa.store.dense import set_search_threads
 from qa.store.milvus import MilvusSearch
 
@@ -259,7 +259,7 @@ class QAPipeline:
         """The raw text of one document, exactly as indexed (citations point into it)."""
         return self.document(doc_id)[1]
 
-    def stale(self) -> list[dict[str, str]]:
+    def stale(self) -> list[SourceChange]:
         """Corpus files added, changed or removed since the build (the index still answers from
         what it holds, and citations stay exact slices of that)."""
         corpus = self.manifest.get("corpus")
@@ -272,7 +272,7 @@ class QAPipeline:
         stale = self.stale()
         return {
             "status": "stale" if stale else "ok",
-            "stale": stale,
+            "stale": [change.to_dict() for change in stale],
             "skipped": self.manifest.get("skipped", []),
             "documents": len(self._documents),
             "chunks": self._n_chunks,

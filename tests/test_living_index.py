@@ -27,7 +27,7 @@ from qa.ingest import sha256_text
 from qa.pipeline import QAPipeline, ensure_index
 from qa.serve.api import create_app
 from qa.serve.live import LivePipeline
-from qa.store import live_build, read_manifest
+from qa.store import SourceChange, live_build, read_manifest
 
 
 @pytest.fixture()
@@ -140,13 +140,14 @@ def test_check_and_health_report_files_changed_since_the_build(living: Settings)
     (corpus / "new.md").write_text("# New\n\nA new file.\n", encoding="utf-8")
     (corpus / "bees.txt").unlink()
     expected = [
-        {"path": "bees.txt", "change": "removed"},
-        {"path": "comets.txt", "change": "changed"},
-        {"path": "new.md", "change": "added"},
+        SourceChange("bees.txt", "removed"),
+        SourceChange("comets.txt", "changed"),
+        SourceChange("new.md", "added"),
     ]
     assert check_index(living) == expected
     health = pipeline.health()
-    assert health["status"] == "stale" and health["stale"] == expected
+    assert health["status"] == "stale"
+    assert health["stale"] == [{"path": c.path, "change": c.change} for c in expected]
     # Citations still quote what the index holds, not the edited file.
     answer = pipeline.ask("How often does Halley's Comet return?")
     cite = answer.citations[0]

@@ -27,7 +27,7 @@ from qa.store.folder import (
     write_manifest,
 )
 from qa.store.local import IndexStore, LoadedIndex, LocalSearch
-from qa.store.sources import changed_sources, source_stats
+from qa.store.sources import SourceChange, changed_sources, source_stats
 
 FORMAT_VERSION = 5  # 4: titled passages, sentence BM25; 5: checksums, chunk vectors, page starts
 
@@ -43,6 +43,7 @@ __all__ = [
     "LocalSearch",
     "SentenceVectors",
     "StoredDocument",
+    "SourceChange",
     "changed_sources",
     "check_settings",
     "live_build",

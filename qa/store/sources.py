@@ -8,10 +8,22 @@ it on every call.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 SourceStats = dict[str, list[Any]]  # relative path -> [size, mtime_ns, sha256]
+
+
+@dataclass(frozen=True, order=True)
+class SourceChange:
+    """A corpus file ``added``, ``changed`` or ``removed`` since the build (``path`` relative)."""
+
+    path: str
+    change: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
 
 
 def source_files(corpus: Path) -> dict[str, Path]:
@@ -38,23 +50,23 @@ def source_stats(corpus: Path) -> SourceStats:
     return out
 
 
-def changed_sources(corpus: Path, recorded: SourceStats) -> list[dict[str, str]]:
-    """Files added, changed or removed since ``recorded``: ``[{"path", "change"}]``, by path."""
+def changed_sources(corpus: Path, recorded: SourceStats) -> list[SourceChange]:
+    """Files added, changed or removed since ``recorded``, by path."""
     now = source_files(corpus)
     changes = []
     for rel, path in now.items():
         if rel not in recorded:
-            changes.append({"path": rel, "change": "added"})
+            changes.append(SourceChange(rel, "added"))
             continue
         size, mtime_ns, sha = recorded[rel]
         try:
             stat = path.stat()
             if (stat.st_size, stat.st_mtime_ns) != (size, mtime_ns) and sha256_file(path) != sha:
-                changes.append({"path": rel, "change": "changed"})
+                changes.append(SourceChange(rel, "changed"))
         except OSError:
-            changes.append({"path": rel, "change": "removed"})
-    changes.extend({"path": rel, "change": "removed"} for rel in recorded if rel not in now)
-    return sorted(changes, key=lambda c: c["path"])
+            changes.append(SourceChange(rel, "removed"))
+    changes.extend(SourceChange(rel, "removed") for rel in recorded if rel not in now)
+    return sorted(changes)
 
 
 def sha256_file(path: Path) -> str:
