@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -180,7 +179,7 @@ def test_sessions_follow_the_thread_setting(onnx_embedders, cross_encoders, rest
         assert pairs_session._threads == threads and rt.inference_parallelism() == threads
         assert embedder._encoder._threads == 1
     rt.set_inference_threads(0)
-    assert rt.inference_parallelism() == os.cpu_count()
+    assert rt.inference_parallelism() == rt.available_cores()
 
 
 # --- the setting -----------------------------------------------------------------------------------
