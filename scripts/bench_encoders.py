@@ -1,6 +1,7 @@
 """Encoder throughput, torch against ONNX Runtime fp32 and int8: ``make bench-encoders``.
 
-The bi-encoder embeds SQuAD v1.1 dev sentences in batches (as an index build does, every core);
+The bi-encoder embeds SQuAD v1.1 dev sentences as an index build does, on every core (torch in
+batches, ONNX Runtime each text alone);
 the cross-encoder reads a question with 5 sentences of its paragraph at a time (as a query
 reads its best 5 candidates, on one thread). It
 also prints how far each ONNX variant is from torch: the cosine of the vectors, and for the
