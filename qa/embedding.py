@@ -134,7 +134,7 @@ class OnnxEmbedder:
 
         self._encoder = OnnxEncoder(onnx_model(folder, int8=int8, cache=cache), threads=1)
         self.runtime = f"onnx-{'int8' if int8 else 'fp32'}"
-        self._batch_size = batch_size  # texts a progress step counts in, here
+        self._batch_size = batch_size  # here only sizes the progress bar's slices
         self.dim = int(json.loads((folder / "config.json").read_text())["hidden_size"])
         # sentence-transformers' window (256), not the tokenizer file's 128.
         sbert = json.loads((folder / "sentence_bert_config.json").read_text())

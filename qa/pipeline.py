@@ -246,7 +246,7 @@ class QAPipeline:
 
     def documents(self) -> list[DocumentSummary]:
         """Every document's id, title and length in characters, by id."""
-        return [DocumentSummary(*listed) for listed in self._contents.document_listing()]
+        return self._contents.document_listing()
 
     def document(self, doc_id: str) -> tuple[str, str]:
         """``(title, raw_text)`` of one document; ``DocumentNotFound`` for any other id."""

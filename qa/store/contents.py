@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from qa.errors import IndexMismatch
-from qa.schema import Chunk, Sentence
+from qa.schema import Chunk, DocumentSummary, Sentence
 from qa.store.records import (
     CHUNK_FIELDS,
     CHUNK_ROWS,
@@ -97,12 +97,14 @@ class IndexContents:
             return self.texts
         return {d.doc_id: (d.title, d.raw_text) for d in self.documents}
 
-    def document_listing(self) -> list[tuple[str, str, int]]:
-        """``(doc_id, title, length in characters)`` of every document, by doc_id; a loaded
-        index reads no document's text for it."""
+    def document_listing(self) -> list[DocumentSummary]:
+        """Every document's id, title and length in characters, by doc_id; a loaded index
+        reads no document's text for it."""
         if isinstance(self.texts, DocumentTexts):
-            return sorted(self.texts.listing())
-        return sorted((d.doc_id, d.title, len(d.raw_text)) for d in self.documents)
+            listed = self.texts.listing()
+        else:
+            listed = ((d.doc_id, d.title, len(d.raw_text)) for d in self.documents)
+        return [DocumentSummary(*row) for row in sorted(listed)]
 
     def pieces(self) -> dict[str, DocumentPieces]:
         """Each document's piece by doc_id (renumbered from 0)."""
