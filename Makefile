@@ -56,8 +56,10 @@ bench-squad-v2: install
 # Retrain the shipped cross-encoder (qa/models/cross-encoder) on CPU, in two stages: first on
 # SQuAD v1.1 dev's fit articles as the reader ranks them (about 40 minutes), then, from that model,
 # on questions of SQuAD v1.1 train grouped with their paragraph's and article's other sentences,
-# which also teaches the span head where the answer lies (55 minutes, the top 3 layers). Each
-# stage refits how the cross-encoder's score mixes with the linear one (qa/reader_model.json).
+# which also teaches the span head where the answer lies (55 minutes, the top 3 layers), then on
+# 16,000 further ones, some asked in other words (WordNet synonyms for the words they share with
+# their answer sentence, qa.train.rewording; 45 minutes). Each stage refits how the
+# cross-encoder's score mixes with the linear one (qa/reader_model.json).
 SQUAD_TRAIN ?= ../shared/bench/external/squad-v1.1-train-rebuilt.json
 reranker: install
 	$(BIN)/qa index --corpus $(SQUAD_V1) --index-dir build/squad-v1.1
@@ -65,7 +67,13 @@ reranker: install
 		--out build/cross-encoder-stage1
 	$(BIN)/python scripts/train_reranker.py --squad $(SQUAD_V1) --index-dir build/squad-v1.1 \
 		--train-squad $(SQUAD_TRAIN) --base build/cross-encoder-stage1 --trainable-layers 3 \
-		--group-size 4 --limit 12000 --minutes 55 --out qa/models/cross-encoder
+		--group-size 4 --limit 12000 --minutes 55 --out build/cross-encoder-stage2
+	PYTHON=$(BIN)/python bash scripts/fetch_wordnet.sh build/wordnet
+	$(BIN)/python scripts/train_reranker.py --squad $(SQUAD_V1) --index-dir build/squad-v1.1 \
+		--train-squad $(SQUAD_TRAIN) --base build/cross-encoder-stage2 --trainable-layers 3 \
+		--group-size 4 --after 12000 --limit 16000 --reword 0.6 --wordnet build/wordnet \
+		--minutes 45 --out qa/models/cross-encoder
+	@echo "cross-encoder retrained: refit the answer gate with 'make gate'"
 
 # Refit the answer gate (whether to answer, read after the cross-encoder) on the calibration fifth
 # of SQuAD's fit articles (v1.1 answerable, v2.0 unanswerable) and the seeds development set.

@@ -9,7 +9,9 @@ reader model.
 Fitted on questions the cross-encoder never saw, those of the fit articles' calibration fifth
 (qa.eval.splits): SQuAD v1.1's answerable questions as asked, the same questions with their gold
 paragraph hidden from the reader (unanswerable, yet about what the collection holds; weight
---hidden-weight), and the seeds development set (weight --seeds-weight). SQuAD v2.0's
+--hidden-weight), the same questions asked of the seed articles (about something else
+altogether; weight --unrelated-weight), and the seeds development set (weight --seeds-weight).
+SQuAD v2.0's
 unanswerable questions, written to look answerable from their paragraph, are only reported: fitted
 on, they teach the gate to distrust the cross-encoder (fit-data false abstain 3% -> 22%).
 Report on the held-out articles and on question sets not fitted here.
@@ -57,12 +59,21 @@ def main() -> int:
     parser.add_argument("--index-dir", type=Path, required=True, help="index over --squad-v1")
     parser.add_argument("--seeds", type=Path, help="seeds development questions (JSONL)")
     parser.add_argument("--seeds-index", type=Path, help="index over the seed articles")
-    # 0.3, not 0.5: on the fit questions least worded like their answer sentence (overlap <= 0.5)
-    # with a fifth unanswerable, accuracy peaks at 0.25-0.3 (.580) against .533 at 0.5, while over
-    # all fit questions it moves little (.754 vs .765) and the seeds figures not at all.
-    parser.add_argument("--threshold", type=float, default=0.3)
+    # Chosen on the fit questions least worded like their answer sentence (overlap <= 0.5) with a
+    # fifth unanswerable (gold hidden). With the cross-encoder trained on reworded questions that
+    # accuracy is flat from 0.2 to 0.4 (.605-.607; .588 at 0.5; before --unrelated-weight), so the
+    # people-worded tuning set (tests/fixtures/squad-calibration-lowoverlap.jsonl) decided: at 0.2
+    # it answers 71.1% right against 68.9% at 0.3 (with the unrelated rows or without), abstaining
+    # on as many of its unanswerable questions; the seeds development figures do not move.
+    parser.add_argument("--threshold", type=float, default=0.2)
     parser.add_argument("--hidden-weight", type=float, default=0.25)
     parser.add_argument("--seeds-weight", type=float, default=3.0)
+    # The same answerable questions asked of the seed articles, which do not hold their topic:
+    # questions about something else altogether. Without them the gate never sees one, and on a
+    # two-document folder it answered "Who painted the Mona Lisa?" from a sentence about bees
+    # (0.26), because the features that compare the chosen sentence with the others are high
+    # when all candidates are poor. Weighted as the gold-hidden ones.
+    parser.add_argument("--unrelated-weight", type=float, default=0.25)
     parser.add_argument("--out", type=Path, default=PACKAGED)
     args = parser.parse_args()
 
@@ -86,14 +97,25 @@ def main() -> int:
             f"{len(seed_questions)} seeds development questions ({args.seeds.name}, weight "
             f"{args.seeds_weight})"
         )
+        if args.unrelated_weight:
+            rows, _ = gate_rows(seeds, answerable)
+            parts["v1.1 asked of the seeds"] = (
+                (rows, np.zeros(len(rows), dtype=bool)),
+                args.unrelated_weight,
+            )
+            sources.append(
+                f"the answerable calibration questions asked of the seed articles, which do not "
+                f"hold their topic (unanswerable, weight {args.unrelated_weight})"
+            )
     x = np.concatenate([rows for (rows, _), _ in parts.values()])
     y = np.concatenate([right for (_, right), _ in parts.values()])
     w = np.concatenate([np.full(len(right), wt) for (_, right), wt in parts.values()])
     gate = fit_gate(x, y, w, threshold=args.threshold)
     model = ReaderModel.load(args.out)
     sources.append(
-        f"threshold {args.threshold}: the best accuracy on the fit questions least worded like "
-        "their answer sentence (overlap <= 0.5), with a fifth of them unanswerable (gold hidden)"
+        f"threshold {args.threshold}: among the best accuracies on the fit questions least worded "
+        "like their answer sentence (overlap <= 0.5), with a fifth of them unanswerable (gold "
+        "hidden), the best answer hit on the people-worded tuning set"
     )
     provenance = {**model.provenance, "gate": "; ".join(sources)}
     replace(model, gate=gate, provenance=provenance).save(args.out)

