@@ -53,7 +53,7 @@ bench-squad-v2: install
 	$(BIN)/python scripts/evaluate.py $(SQUAD_V2) --index-dir build/squad-v2.0 --split heldout \
 		--limit 2000 --seed 0 --concurrency 2 --fresh --out reports/squad-v2.0-heldout
 
-# Retrain the shipped cross-encoder (qa/models/cross-encoder) on CPU, in two stages: first on
+# Retrain the shipped cross-encoder (qa/models/cross-encoder) on CPU, in three stages: first on
 # SQuAD v1.1 dev's fit articles as the reader ranks them (about 40 minutes), then, from that model,
 # on questions of SQuAD v1.1 train grouped with their paragraph's and article's other sentences,
 # which also teaches the span head where the answer lies (55 minutes, the top 3 layers), then on

@@ -11,9 +11,9 @@ Fitted on questions the cross-encoder never saw, those of the fit articles' cali
 paragraph hidden from the reader (unanswerable, yet about what the collection holds; weight
 --hidden-weight), the same questions asked of the seed articles (about something else
 altogether; weight --unrelated-weight), and the seeds development set (weight --seeds-weight).
-SQuAD v2.0's
-unanswerable questions, written to look answerable from their paragraph, are only reported: fitted
-on, they teach the gate to distrust the cross-encoder (fit-data false abstain 3% -> 22%).
+SQuAD v2.0's unanswerable questions, written to look answerable from their paragraph, are only
+reported: fitted on, they teach the gate to distrust the cross-encoder (fit-data false abstain
+3% -> 22%).
 Report on the held-out articles and on question sets not fitted here.
 """
 
