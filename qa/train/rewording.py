@@ -54,7 +54,6 @@ class WordNet:
         folder = Path(folder)
         self._index: dict[str, dict[str, tuple[int, int]]] = {}  # lemma -> pos -> (freq, offset)
         self._exceptions: dict[str, dict[str, str]] = {}  # inflected -> pos -> base
-        self._folder = folder
         for name, pos in _POS.items():
             index, data = folder / f"index.{name}", folder / f"data.{name}"
             if not index.is_file() or not data.is_file():
