@@ -201,20 +201,12 @@ def _inflect(term: str, word: str, base: str, pos: str) -> str | None:
     words = term.split()
     at = -1 if pos == "n" else 0  # "ballistic missiles", "shoot down"
     head = words[at]
+    consonant_y = head.endswith("y") and head[-2:-1] not in "aeiou"  # "study" -> "studies"
     if pos == "n" or word.endswith("s") and not word.endswith("ss"):
-        if head.endswith(("s", "x", "z", "ch", "sh")):
-            head += "es"
-        elif head.endswith("y") and head[-2:-1] not in "aeiou":
-            head = head[:-1] + "ies"
-        else:
-            head += "s"
+        sibilant = head.endswith(("s", "x", "z", "ch", "sh"))
+        head = head[:-1] + "ies" if consonant_y else head + ("es" if sibilant else "s")
     elif word.endswith("ed"):
-        if head.endswith("e"):
-            head += "d"
-        elif head.endswith("y") and head[-2:-1] not in "aeiou":
-            head = head[:-1] + "ied"
-        else:
-            head += "ed"
+        head = head[:-1] + "ied" if consonant_y else head + ("d" if head.endswith("e") else "ed")
     elif word.endswith("ing"):
         head = (head[:-1] if head.endswith("e") and len(head) > 2 else head) + "ing"
     else:
