@@ -53,13 +53,18 @@ bench-squad-v2: install
 	$(BIN)/python scripts/evaluate.py $(SQUAD_V2) --index-dir build/squad-v2.0 --split heldout \
 		--limit 2000 --seed 0 --concurrency 2 --fresh --out reports/squad-v2.0-heldout
 
-# Retrain the shipped cross-encoder (qa/models/cross-encoder) on CPU, in three stages: first on
+# Retrain the shipped cross-encoders (qa/models/cross-encoder, and its 3-layer student
+# qa/models/cross-encoder-fast for QA_RERANKER=fast) on CPU, in stages: first on
 # SQuAD v1.1 dev's fit articles as the reader ranks them (about 40 minutes), then, from that model,
 # on questions of SQuAD v1.1 train grouped with their paragraph's and article's other sentences,
 # which also teaches the span head where the answer lies (55 minutes, the top 3 layers), then on
 # 16,000 further ones, some asked in other words (WordNet synonyms for the words they share with
-# their answer sentence, qa.train.rewording; 45 minutes). Each stage refits how the
-# cross-encoder's score mixes with the linear one (qa/reader_model.json).
+# their answer sentence, qa.train.rewording; 45 minutes); last, a 3-layer copy of that model is
+# taught its scores on the second stage's 12,000 questions, reworded as in the third
+# (qa.train.distillation; 47 minutes), then on 10,000 of the third's with their gold answer
+# spans too (33 minutes): it reads a pair in half the time. Each stage refits how the
+# cross-encoder's score mixes with the linear one (qa/reader_model.json; the student's in its
+# folder).
 SQUAD_TRAIN ?= ../shared/bench/external/squad-v1.1-train-rebuilt.json
 reranker: install
 	$(BIN)/qa index --corpus $(SQUAD_V1) --index-dir build/squad-v1.1
@@ -73,14 +78,28 @@ reranker: install
 		--train-squad $(SQUAD_TRAIN) --base build/cross-encoder-stage2 --trainable-layers 3 \
 		--group-size 4 --after 12000 --limit 16000 --reword 0.6 --wordnet build/wordnet \
 		--minutes 45 --out qa/models/cross-encoder
-	@echo "cross-encoder retrained: refit the answer gate with 'make gate'"
+	cp qa/reader_model.json build/reader_model-student.json
+	$(BIN)/python scripts/train_reranker.py --squad $(SQUAD_V1) --index-dir build/squad-v1.1 \
+		--train-squad $(SQUAD_TRAIN) --base qa/models/cross-encoder --distill-layers 0,2,4 \
+		--group-size 4 --limit 12000 --reword 0.6 --wordnet build/wordnet --minutes 47 \
+		--out build/cross-encoder-student
+	$(BIN)/python scripts/train_reranker.py --squad $(SQUAD_V1) --index-dir build/squad-v1.1 \
+		--train-squad $(SQUAD_TRAIN) --base qa/models/cross-encoder --distill-layers 0,2,4 \
+		--student build/cross-encoder-student --gold-span 1.0 --group-size 4 --after 12000 \
+		--limit 10000 --reword 0.6 --wordnet build/wordnet --minutes 33 \
+		--out qa/models/cross-encoder-fast --reader-model qa/models/cross-encoder-fast/reader_model.json
+	@echo "cross-encoder retrained: refit the answer gates with 'make gate'"
 
 # Refit the answer gate (whether to answer, read after the cross-encoder) on the calibration fifth
-# of SQuAD's fit articles (v1.1 answerable, v2.0 unanswerable) and the seeds development set.
+# of SQuAD's fit articles (v1.1 answerable, v2.0 unanswerable) and the seeds development set;
+# then the fast cross-encoder's, into its folder.
 gate: install index
 	$(BIN)/qa index --corpus $(SQUAD_V1) --index-dir build/squad-v1.1
 	$(BIN)/python scripts/train_gate.py --squad-v1 $(SQUAD_V1) --squad-v2 $(SQUAD_V2) \
 		--index-dir build/squad-v1.1 --seeds ../shared/eval/seeds-dev.jsonl --seeds-index index
+	QA_RERANKER=fast $(BIN)/python scripts/train_gate.py --squad-v1 $(SQUAD_V1) \
+		--squad-v2 $(SQUAD_V2) --index-dir build/squad-v1.1 --seeds ../shared/eval/seeds-dev.jsonl \
+		--seeds-index index --out qa/models/cross-encoder-fast/reader_model.json
 
 # The seed articles' question sets: the development set, the same facts in people's words, and
 # our own low-overlap set (tests/fixtures), each with its report in reports/.

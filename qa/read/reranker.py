@@ -252,7 +252,36 @@ def mean_pool(hidden, attention_mask):
 
 
 PACKAGED = Path(__file__).resolve().parent.parent / "models" / "cross-encoder"  # qa/models/
+# A 3-layer student of the packaged model (``qa.train.distillation``): half the CPU a question.
+PACKAGED_FAST = PACKAGED.parent / "cross-encoder-fast"
 OFF = "off"
+FAST = "fast"
+# The reader model fitted with a cross-encoder (its mix with the linear score, its ceiling and
+# the answer gate read its logits), kept in the cross-encoder's folder where it is not the
+# packaged one: a folder and the numbers fitted on its scores travel together.
+FITTED_READER_MODEL = "reader_model.json"
+
+
+def reranker_folder(setting: str) -> Path | None:
+    """The folder a ``QA_RERANKER`` setting names: None for ``off``; empty is the packaged
+    model, ``fast`` its 3-layer student, anything else a folder path."""
+    name = setting.strip()
+    if name.lower() == OFF:
+        return None
+    if not name:
+        return PACKAGED
+    if name.lower() == FAST:
+        return PACKAGED_FAST
+    return Path(name).expanduser()
+
+
+def fitted_reader_model(setting: str) -> Path | None:
+    """The reader model fitted with the cross-encoder ``setting`` names, where its folder holds
+    one (``reader_model.json``); None otherwise (the packaged reader model applies)."""
+    folder = reranker_folder(setting)
+    if folder is None or not (folder / FITTED_READER_MODEL).is_file():
+        return None
+    return folder / FITTED_READER_MODEL
 
 
 @functools.lru_cache(maxsize=4)  # one copy per process, however often an index reloads
@@ -262,10 +291,12 @@ def load_cross_encoder(
     """The cross-encoder a ``QA_RERANKER`` setting names, on ``runtime`` (torch if none).
 
     Empty: the packaged one (none if the package lacks it: ranking falls back to the linear
-    model); ``off``: none; anything else: a folder, which must hold one.
+    model); ``off``: none; ``fast``: the packaged 3-layer student; anything else: a folder,
+    which must hold one.
     """
-    if setting.strip().lower() == OFF:
+    folder = reranker_folder(setting)
+    if folder is None:
         return None
     if not setting.strip():
         return CrossEncoder(PACKAGED, runtime) if (PACKAGED / HEAD_FILE).is_file() else None
-    return CrossEncoder(Path(setting).expanduser(), runtime)
+    return CrossEncoder(folder, runtime)

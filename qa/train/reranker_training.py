@@ -140,22 +140,10 @@ def train(
             loss = loss + config.span * span_loss(
                 torch, span_head(hidden), encoded, offsets, batch, sizes
             )
-        loss.backward()
         params = [*encoder.parameters(), *head.parameters(), *span_head.parameters()]
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad()
-        recent = [*recent[-19:], float(loss.detach())]
-        elapsed = time.time() - started
-        if config.time_budget_s is not None and elapsed > config.time_budget_s:
-            log(f"time budget spent after step {step + 1}/{steps}: saving")
+        recent = [*recent[-19:], optimise(torch, loss, params, optimizer, schedule)]
+        if not keep_going(step, steps, recent, started, config.time_budget_s, log):
             break
-        if step % 20 == 0 or step == steps - 1:
-            log(
-                f"step {step + 1}/{steps}  loss {sum(recent) / len(recent):.3f}  "
-                f"{elapsed:.0f} s, about {elapsed / (step + 1) * (steps - step - 1):.0f} s to go"
-            )
     save(
         encoder,
         tokenizer,
@@ -168,6 +156,39 @@ def train(
             "steps": f"{step + 1} of {steps}, {config.groups_per_step} groups each",
         },
     )
+
+
+def optimise(torch, loss, params, optimizer, schedule) -> float:
+    """One optimiser step on ``loss`` (gradients clipped to norm 1); the loss's value."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    schedule.step()
+    optimizer.zero_grad()
+    return float(loss.detach())
+
+
+def keep_going(
+    step: int,
+    steps: int,
+    recent: Sequence[float],
+    started: float,
+    budget_s: float | None,
+    log: Callable[[str], None],
+) -> bool:
+    """Whether training goes on after ``step`` (not past ``budget_s`` seconds since ``started``);
+    logs progress every 20 steps with the mean of the ``recent`` losses.
+    """
+    elapsed = time.time() - started
+    if budget_s is not None and elapsed > budget_s:
+        log(f"time budget spent after step {step + 1}/{steps}: saving")
+        return False
+    if step % 20 == 0 or step == steps - 1:
+        log(
+            f"step {step + 1}/{steps}  loss {sum(recent) / len(recent):.3f}  "
+            f"{elapsed:.0f} s, about {elapsed / (step + 1) * (steps - step - 1):.0f} s to go"
+        )
+    return True
 
 
 def _heads(torch, hidden_size: int, base_model: Path, scale: float):
