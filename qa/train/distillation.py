@@ -16,15 +16,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.read.reranker import MAX_TOKENS, mean_pool
+from qa.read.reranker import mean_pool
 from qa.train.reranker_training import (
     Group,
     _heads,
+    encode_pairs,
     keep_going,
     optimise,
-    pick,
     save,
     span_loss,
+    step_batch,
 )
 
 
@@ -152,21 +153,10 @@ def distill(
 
     started, recent, step = time.time(), [], -1
     for step in range(steps):
-        batch = [
-            groups[i]
-            for i in order[step * config.groups_per_step : (step + 1) * config.groups_per_step]
-        ]
-        picked = [pick(g, config.group_size, rng) for g in batch]
-        encoded = tokenizer(
-            [g.question for g, texts in zip(batch, picked, strict=True) for _ in texts],
-            [t for texts in picked for t in texts],
-            padding=True,
-            truncation="longest_first",
-            max_length=MAX_TOKENS,
-            return_offsets_mapping=True,
-            return_tensors="pt",
+        batch, picked = step_batch(
+            groups, order, step, config.groups_per_step, config.group_size, rng
         )
-        offsets = encoded.pop("offset_mapping")
+        encoded, offsets = encode_pairs(tokenizer, batch, picked)
         passage = torch.tensor(
             [
                 [sid == 1 for sid in encoded.sequence_ids(row)]

@@ -117,21 +117,10 @@ def train(
 
     started, recent = time.time(), []
     for step in range(steps):
-        batch = [
-            groups[i]
-            for i in order[step * config.groups_per_step : (step + 1) * config.groups_per_step]
-        ]
-        picked = [pick(g, config.group_size, rng) for g in batch]
-        encoded = tokenizer(
-            [g.question for g, texts in zip(batch, picked, strict=True) for _ in texts],
-            [t for texts in picked for t in texts],
-            padding=True,
-            truncation="longest_first",
-            max_length=MAX_TOKENS,
-            return_offsets_mapping=True,
-            return_tensors="pt",
+        batch, picked = step_batch(
+            groups, order, step, config.groups_per_step, config.group_size, rng
         )
-        offsets = encoded.pop("offset_mapping")
+        encoded, offsets = encode_pairs(tokenizer, batch, picked)
         hidden = encoder(**encoded).last_hidden_state
         logits = head(mean_pool(hidden, encoded["attention_mask"])).squeeze(-1) * config.scale
         sizes = [len(texts) for texts in picked]
@@ -156,6 +145,34 @@ def train(
             "steps": f"{step + 1} of {steps}, {config.groups_per_step} groups each",
         },
     )
+
+
+def step_batch(
+    groups: Sequence[Group],
+    order: Sequence[int],
+    step: int,
+    groups_per_step: int,
+    group_size: int,
+    rng: random.Random,
+) -> tuple[list[Group], list[list[str]]]:
+    """The groups ``order`` gives to ``step``, and the sentences picked from each (``pick``)."""
+    batch = [groups[i] for i in order[step * groups_per_step : (step + 1) * groups_per_step]]
+    return batch, [pick(g, group_size, rng) for g in batch]
+
+
+def encode_pairs(tokenizer, batch: Sequence[Group], picked: Sequence[Sequence[str]]):
+    """Each group's question paired with each of its picked sentences, tokenized as the reader
+    reads them (``MAX_TOKENS``, the longer side cut), and each token's character offsets."""
+    encoded = tokenizer(
+        [g.question for g, texts in zip(batch, picked, strict=True) for _ in texts],
+        [t for texts in picked for t in texts],
+        padding=True,
+        truncation="longest_first",
+        max_length=MAX_TOKENS,
+        return_offsets_mapping=True,
+        return_tensors="pt",
+    )
+    return encoded, encoded.pop("offset_mapping")
 
 
 def optimise(torch, loss, params, optimizer, schedule) -> float:
