@@ -3,10 +3,15 @@
 Starts ``qa serve`` on a free port, waits for /api/health, then over HTTP (stdlib only):
 
 1. one client asks ``--questions`` questions one after another: p50/p95;
-2. ``--clients`` clients ask for ``--seconds``: throughput, p50/p95/p99, errors, and the server's
-   RSS (master and workers, from /proc) when the load starts and at its highest;
+2. ``--clients`` clients ask for ``--seconds``: throughput, p50/p95/p99, errors, the server's
+   RSS (master and workers, from /proc) when the load starts and at its highest, and its CPU an
+   answer over the load;
 3. with ``--idle N``, N connections stay open meanwhile, half idle and half with half a request
-   sent, each reopened whenever the server closes it.
+   sent, each reopened whenever the server closes it;
+4. one client again.
+
+``--rerankers off,default,fast`` does all of it for each ``QA_RERANKER`` setting, one server after
+the other, in one run.
 
 Questions: SQuAD's when the index was built from a SQuAD file (``--squad``), else the seeds
 development sets. ``--server-command`` benches another server (e.g. stock gunicorn) the same way.
@@ -155,8 +160,8 @@ class IdleHolder(threading.Thread):
         self.selector.close()
 
 
-def server_rss_mib(master: int) -> float:
-    """Resident memory of the server's master process and its children, in MiB."""
+def server_pids(master: int) -> list[int]:
+    """The server's master process and its children (its workers)."""
     pids = [master]
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -166,8 +171,13 @@ def server_rss_mib(master: int) -> float:
                 continue
             if int(stat.rsplit(")", 1)[1].split()[1]) == master:
                 pids.append(int(entry.name))
+    return pids
+
+
+def server_rss_mib(master: int) -> float:
+    """Resident memory of the server's master process and its children, in MiB."""
     total_kib = 0
-    for pid in pids:
+    for pid in server_pids(master):
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -175,6 +185,18 @@ def server_rss_mib(master: int) -> float:
         except OSError:
             continue
     return total_kib / 1024
+
+
+def server_cpu_seconds(master: int) -> float:
+    """CPU time (user + system) the server's processes have used so far."""
+    ticks = 0
+    for pid in server_pids(master):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class RssSampler(threading.Thread):
@@ -192,14 +214,19 @@ class RssSampler(threading.Thread):
             self.stop.wait(0.5)
 
 
-def start_server(args: argparse.Namespace, port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    """``qa serve`` (or ``--server-command``) on port, its output going to log_path."""
+def start_server(
+    args: argparse.Namespace, port: int, log_path: Path, reranker: str | None
+) -> subprocess.Popen[bytes]:
+    """``qa serve`` (or ``--server-command``) on port, its output going to log_path; with
+    ``reranker``, that ``QA_RERANKER`` setting (None: the environment's)."""
     if args.server_command:
         command = shlex.split(args.server_command.format(port=port, index_dir=args.index_dir))
     else:
         command = [sys.executable, "-m", "qa.cli", "serve", "--index-dir", str(args.index_dir)]
         command += ["--host", "127.0.0.1", "--port", str(port), *args.serve_arg]
     env = {**os.environ, "QA_INDEX_DIR": str(args.index_dir)}
+    if reranker is not None:  # "default": the packaged cross-encoder, which is QA_RERANKER empty
+        env["QA_RERANKER"] = "" if reranker == "default" else reranker
     with log_path.open("wb") as log:
         return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -266,25 +293,26 @@ def report_row(name: str, res: Results, seconds: float | None) -> str:
     )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--index-dir", type=Path, default=ROOT / "index")
-    parser.add_argument("--questions", type=int, default=60, help="single-client questions")
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--idle", type=int, default=0, help="idle/half-request connections held")
-    parser.add_argument("--source", choices=["auto", "seeds", "squad"], default="auto")
-    parser.add_argument("--squad", type=Path, default=SQUAD)
-    parser.add_argument("--request-timeout", type=float, default=30)
-    parser.add_argument("--serve-arg", action="append", default=[], help="passed to qa serve")
-    parser.add_argument("--server-command", help="instead of qa serve; {port}, {index_dir}")
-    args = parser.parse_args()
-    args.index_dir = args.index_dir.resolve()
+@dataclass
+class Bench:
+    """One server setting's figures."""
 
-    label, questions = load_questions(args.index_dir, args.squad, args.source)
+    boot: float
+    log_path: Path
+    single: Results
+    load: Results
+    after: Results
+    rss: list[float]
+    server_cpu: float  # seconds, over the load
+    own_cpu: float  # the benchmark's, over the load
+    holder: IdleHolder | None
+
+
+def bench(args: argparse.Namespace, questions: list[str], reranker: str | None) -> Bench:
+    """Start a server, ask one client's questions, load it, ask again, stop it."""
     port = free_port()
     log_path = Path(tempfile.mkdtemp(prefix="bench-serve-")) / "server.log"
-    proc = start_server(args, port, log_path)
+    proc = start_server(args, port, log_path, reranker)
     try:
         boot = wait_healthy(proc, port, log_path, limit=300)
         single_client(port, questions, 3, args.request_timeout)  # warm-up
@@ -296,7 +324,10 @@ def main() -> int:
         sampler = RssSampler(proc.pid)
         sampler.start()
         time.sleep(0.6)
+        cpu_before, own_before = server_cpu_seconds(proc.pid), time.process_time()
         load = load_test(args, port, questions)
+        server_cpu = server_cpu_seconds(proc.pid) - cpu_before
+        own_cpu = time.process_time() - own_before
         sampler.stop.set()
         sampler.join()
         if holder:
@@ -310,25 +341,81 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    return Bench(
+        boot,
+        log_path,
+        single,
+        load,
+        after,
+        sampler.samples or [float("nan")],
+        server_cpu,
+        own_cpu,
+        holder,
+    )
 
-    rss = sampler.samples or [float("nan")]
-    print(f"\nserver: {args.server_command or 'qa serve ' + ' '.join(args.serve_arg)}")
-    print(f"index: {args.index_dir}  questions: {label} ({len(questions)})")
-    print(f"healthy after {boot:.1f} s; server log: {log_path}\n")
+
+def print_bench(args: argparse.Namespace, result: Bench) -> None:
+    print(f"healthy after {result.boot:.1f} s; server log: {result.log_path}")
     print(
         f"{'run':<28}{'answers':>7}{'q/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}"
     )
-    print(report_row("1 client, in turn", single, None))
+    print(report_row("1 client, in turn", result.single, None))
     name = f"{args.clients} clients x {args.seconds:g} s"
-    print(report_row(name + (f" + {args.idle} idle" if args.idle else ""), load, args.seconds))
-    print(report_row("1 client, after the load", after, None))
-    print(f"\nserver RSS: {rss[0]:.0f} MiB at the start of the load, max {max(rss):.0f} MiB")
-    if holder:
+    print(
+        report_row(name + (f" + {args.idle} idle" if args.idle else ""), result.load, args.seconds)
+    )
+    print(report_row("1 client, after the load", result.after, None))
+    rss = result.rss
+    print(f"server RSS: {rss[0]:.0f} MiB at the start of the load, max {max(rss):.0f} MiB")
+    # Where the cores went under load: the server's CPU an answer, and how much the benchmark's
+    # own clients took from it (both on this machine).
+    answers = max(len(result.load.latencies), 1)
+    cores = os.cpu_count() or 1
+    print(
+        f"under load: server CPU {1000 * result.server_cpu / answers:.1f} ms an answer, "
+        f"{100 * result.server_cpu / (args.seconds * cores):.0f}% of {cores} cores; "
+        f"benchmark clients {100 * result.own_cpu / (args.seconds * cores):.0f}%"
+    )
+    if result.holder:
         print(
-            f"idle connections: {args.idle} held, {holder.reopened} reopened after the server "
-            f"closed them ({holder.failed} reopenings failed)"
+            f"idle connections: {args.idle} held, {result.holder.reopened} reopened after the "
+            f"server closed them ({result.holder.failed} reopenings failed)"
         )
-    return 1 if any(r.errors for r in (single, load, after)) else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--index-dir", type=Path, default=ROOT / "index")
+    parser.add_argument("--questions", type=int, default=60, help="single-client questions")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--idle", type=int, default=0, help="idle/half-request connections held")
+    parser.add_argument("--source", choices=["auto", "seeds", "squad"], default="auto")
+    parser.add_argument("--squad", type=Path, default=SQUAD)
+    parser.add_argument("--request-timeout", type=float, default=30)
+    parser.add_argument("--serve-arg", action="append", default=[], help="passed to qa serve")
+    parser.add_argument("--server-command", help="instead of qa serve; {port}, {index_dir}")
+    parser.add_argument(
+        "--rerankers",
+        help="comma-separated QA_RERANKER settings benched one after another (default,fast,off)",
+    )
+    args = parser.parse_args()
+    args.index_dir = args.index_dir.resolve()
+
+    label, questions = load_questions(args.index_dir, args.squad, args.source)
+    # One run, several cross-encoders (e.g. "default,fast,off"): the same questions, the same
+    # hour, one server after the other; none named: the environment's setting.
+    settings = [None] if not args.rerankers else [r.strip() for r in args.rerankers.split(",")]
+    print(f"server: {args.server_command or 'qa serve ' + ' '.join(args.serve_arg)}")
+    print(f"index: {args.index_dir}  questions: {label} ({len(questions)})")
+    failed = False
+    for reranker in settings:
+        result = bench(args, questions, reranker)
+        shown = reranker if reranker is not None else os.environ.get("QA_RERANKER") or "default"
+        print(f"\n== QA_RERANKER={shown}")
+        print_bench(args, result)
+        failed = failed or any(r.errors for r in (result.single, result.load, result.after))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
