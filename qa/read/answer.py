@@ -362,17 +362,19 @@ class Reader:
     ) -> dict[str, float]:
         """Features of one sentence; ``total`` is the question terms' summed weight."""
         terms, bigrams = self._analysed(sid)
-        spans = short_answer.novel_spans(self._sentences[sid].text, q_terms, kind) if kind else []
+        sentence = self._sentences[sid]  # made from the mapped store at each lookup: once here
+        typed = kind is not None and short_answer.has_novel_span(sentence.text, q_terms, kind)
         strict = kind in answer_types.STRICT_TYPES
+        window = self._window_terms(sid, sentence.doc_id)
         return {
             "cover": sum(self._stats.weight(t) for t in q_terms & terms) / total,
-            "window": sum(self._stats.weight(t) for t in q_terms & self._window_terms(sid)) / total,
+            "window": sum(self._stats.weight(t) for t in q_terms & window) / total,
             "bigram": len(q_bigrams & bigrams) / len(q_bigrams) if q_bigrams else 0.0,
             "novelty": len(terms - q_terms) / len(terms) if terms else 0.0,
-            "strict_hit": float(strict and bool(spans)),
-            "strict_miss": float(strict and not spans),
-            "soft_hit": float(kind is not None and not strict and bool(spans)),
-            "length": min(len(self._sentences[sid].text.split()), 60) / 60,
+            "strict_hit": float(strict and typed),
+            "strict_miss": float(strict and not typed),
+            "soft_hit": float(kind is not None and not strict and typed),
+            "length": min(len(sentence.text.split()), 60) / 60,
         }
 
     def _analyse(self, sid: int) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
@@ -383,9 +385,9 @@ class Reader:
     def _terms(self, sid: int) -> frozenset[str]:
         return self._analysed(sid)[0]
 
-    def _window_terms(self, sid: int) -> frozenset[str]:
-        """Terms of the sentence, its neighbours in the same document, and the title."""
-        doc_id = self._sentences[sid].doc_id
+    def _window_terms(self, sid: int, doc_id: str) -> frozenset[str]:
+        """Terms of the sentence (of document ``doc_id``), its neighbours in the same document,
+        and the title."""
         terms = set(self._terms(sid))
         for other in (sid - 1, sid + 1):
             if 0 <= other < len(self._sentences) and self._sentences[other].doc_id == doc_id:

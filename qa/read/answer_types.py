@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 PERSON, DATE, NUMBER, MONEY, PLACE, NAME = "person", "date", "number", "money", "place", "name"
@@ -131,19 +132,24 @@ def expected_type(question: str) -> str | None:
 
 def candidate_spans(sentence: str, kind: str) -> list[Span]:
     """Spans of ``sentence`` that could be an answer of ``kind``."""
+    return list(iter_candidate_spans(sentence, kind))
+
+
+def iter_candidate_spans(sentence: str, kind: str) -> Iterator[Span]:
+    """``candidate_spans``, one at a time: whoever needs only the first stops early."""
     if kind in _PATTERNS:
-        pattern = _PATTERNS[kind]
-        return [_trimmed(sentence, m.start(), m.end()) for m in pattern.finditer(sentence)]
-    spans = [
-        Span(m.start(), m.end(), m.group())
-        for m in _NAME_SPAN.finditer(sentence)
-        if not _is_calendar_expression(m.group())
-    ]
-    if kind == PLACE or kind == PERSON:
-        spans = [s for s in spans if not _is_sentence_initial_word(sentence, s)]
-    if kind == PERSON:
-        spans = [s for s in spans if _could_be_person(sentence, s)]
-    return spans
+        for m in _PATTERNS[kind].finditer(sentence):
+            yield _trimmed(sentence, m.start(), m.end())
+        return
+    for m in _NAME_SPAN.finditer(sentence):
+        if _is_calendar_expression(m.group()):
+            continue
+        span = Span(m.start(), m.end(), m.group())
+        if (kind == PLACE or kind == PERSON) and _is_sentence_initial_word(sentence, span):
+            continue
+        if kind == PERSON and not _could_be_person(sentence, span):
+            continue
+        yield span
 
 
 def _trimmed(sentence: str, start: int, end: int) -> Span:

@@ -11,6 +11,7 @@ of that kind there is no short answer rather than a wrong one.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from qa.read import answer_types
 from qa.text import content_terms, stem, words
@@ -64,8 +65,18 @@ def novel_spans(text: str, q_terms: frozenset[str], kind: str) -> list[answer_ty
     What remains must be mostly new to the question, and must not start with a joiner ("… Affairs
     and Security Policy" is the tail of the same title, not a name).
     """
-    novel = []
-    for span in answer_types.candidate_spans(text, kind):
+    return list(_iter_novel_spans(text, q_terms, kind))
+
+
+def has_novel_span(text: str, q_terms: frozenset[str], kind: str) -> bool:
+    """Whether ``novel_spans`` would find one (the reader's type features need no more)."""
+    return next(_iter_novel_spans(text, q_terms, kind), None) is not None
+
+
+def _iter_novel_spans(
+    text: str, q_terms: frozenset[str], kind: str
+) -> Iterator[answer_types.Span]:
+    for span in answer_types.iter_candidate_spans(text, kind):
         if kind in answer_types.NAME_KINDS:
             trimmed = _trim_question_words(text, span, q_terms, kind)
             if trimmed is None:
@@ -74,8 +85,7 @@ def novel_spans(text: str, q_terms: frozenset[str], kind: str) -> list[answer_ty
         terms = content_terms(span.text)
         new = [t for t in terms if t not in q_terms]
         if terms and len(new) >= _NOVEL_SHARE * len(terms):
-            novel.append(span)
-    return novel
+            yield span
 
 
 def _trim_question_words(
