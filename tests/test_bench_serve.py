@@ -40,7 +40,9 @@ def test_bench_serve_compares_settings_in_one_run(seed_settings: Settings) -> No
     sections = re.split(r"^== QA_RERANKER=", out, flags=re.M)[1:]
     assert [s.split("\n", 1)[0] for s in sections] == ["off", "fast"]
     for section in sections:
-        load = re.search(r"^2 clients x 2 s \+ 4 idle\s+(\d+)\s+([\d.]+)\s.*\s(\d+)$", section, re.M)
+        load = re.search(
+            r"^2 clients x 2 s \+ 4 idle\s+(\d+)\s+([\d.]+)\s.*\s(\d+)$", section, re.M
+        )
         assert load is not None, section
         assert int(load.group(1)) > 0 and float(load.group(2)) > 0
         assert load.group(3) == "0"  # errors

@@ -73,9 +73,7 @@ def has_novel_span(text: str, q_terms: frozenset[str], kind: str) -> bool:
     return next(_iter_novel_spans(text, q_terms, kind), None) is not None
 
 
-def _iter_novel_spans(
-    text: str, q_terms: frozenset[str], kind: str
-) -> Iterator[answer_types.Span]:
+def _iter_novel_spans(text: str, q_terms: frozenset[str], kind: str) -> Iterator[answer_types.Span]:
     for span in answer_types.iter_candidate_spans(text, kind):
         if kind in answer_types.NAME_KINDS:
             trimmed = _trim_question_words(text, span, q_terms, kind)
