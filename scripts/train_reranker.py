@@ -67,9 +67,10 @@ def main() -> int:
     parser.add_argument("--limit", type=int, help="--train-squad: questions sampled (all)")
     parser.add_argument(
         "--after",
-        type=int,
-        default=0,
-        help="--train-squad: leave out the questions an earlier stage sampled with --limit AFTER",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[],
+        help="--train-squad: leave out the questions an earlier stage sampled with --limit AFTER "
+        "(several stages: their limits in order, e.g. 12000,16000)",
     )
     parser.add_argument(
         "--low-overlap",
@@ -238,7 +239,7 @@ def distill_on_groups(groups, teacher: Path, teacher_provenance: dict, args, rew
 def _sample_note(args, reworded: int = 0) -> str:
     notes = []
     if args.after:
-        notes.append(f"not among the {args.after} an earlier stage sampled")
+        notes.append(f"not among the {' + '.join(map(str, args.after))} earlier stages sampled")
     if args.reword:
         notes.append(
             f"{reworded} of them ({args.reword:.0%} sampled, those with a word to change) asked "

@@ -446,6 +446,20 @@ def test_a_later_training_stage_samples_questions_the_earlier_one_did_not(tmp_pa
     } - first
 
 
+def test_a_third_stage_leaves_out_what_both_earlier_stages_sampled(tmp_path) -> None:
+    from qa.train.squad_groups import squad_groups
+
+    path = _squad_file(
+        tmp_path, [(f"Who built the lighthouse {i}?", "Robert Stevenson") for i in range(20)]
+    )
+    first = {g.question for g in squad_groups(path, seed=0, limit=8)}
+    second = {g.question for g in squad_groups(path, seed=0, limit=6, after=8)}
+    third = {g.question for g in squad_groups(path, seed=0, after=[8, 6])}
+    assert len(first) == 8 and len(second) == 6 and len(third) == 6
+    assert not third & (first | second)
+    assert squad_groups(path, seed=0, after=[8]) == squad_groups(path, seed=0, after=8)
+
+
 def test_a_low_overlap_sample_favours_questions_worded_unlike_their_answer(tmp_path) -> None:
     from qa.train.squad_groups import question_overlap, squad_groups
 

@@ -39,23 +39,25 @@ def squad_groups(
     seed: int = 0,
     limit: int | None = None,
     *,
-    after: int = 0,
+    after: int | Sequence[int] = 0,
     low_overlap: float = 0.0,
 ) -> list[Group]:
     """One group per answerable question of the SQuAD file at ``path`` (at most ``limit``,
     sampled with ``seed``); questions whose answer start falls outside every sentence are left out.
 
     ``after`` leaves out the questions an earlier run sampled with the same seed and
-    ``limit=after`` (a later training stage sees questions the earlier one did not).
+    ``limit=after`` (a later training stage sees questions the earlier one did not); several
+    limits, those of earlier stages in turn, each sampled from what the ones before it left.
     ``low_overlap`` is the share of the sample drawn from the questions sharing the fewest words
     with their answer sentence (the lower half by ``question_overlap``): people word their
     questions their own way, and SQuAD's were mostly written beside the paragraph.
     """
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     groups = [g for article in data["data"] for g in _article_groups(article)]
-    if after:
-        seen = set(map(id, random.Random(seed).sample(groups, min(after, len(groups)))))
-        groups = [g for g in groups if id(g) not in seen]
+    for earlier in [after] if isinstance(after, int) else after:
+        if earlier:
+            seen = set(map(id, random.Random(seed).sample(groups, min(earlier, len(groups)))))
+            groups = [g for g in groups if id(g) not in seen]
     if limit is None or limit >= len(groups):
         return groups
     if not low_overlap:
