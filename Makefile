@@ -82,7 +82,7 @@ reranker: install
 	$(BIN)/python scripts/train_reranker.py --squad $(SQUAD_V1) --index-dir build/squad-v1.1 \
 		--train-squad $(SQUAD_TRAIN) --base qa/models/cross-encoder --distill-layers 0,2,4 \
 		--group-size 4 --limit 12000 --reword 0.6 --wordnet build/wordnet --minutes 47 \
-		--out build/cross-encoder-student
+		--out build/cross-encoder-student --reader-model build/reader_model-student.json
 	$(BIN)/python scripts/train_reranker.py --squad $(SQUAD_V1) --index-dir build/squad-v1.1 \
 		--train-squad $(SQUAD_TRAIN) --base qa/models/cross-encoder --distill-layers 0,2,4 \
 		--student build/cross-encoder-student --gold-span 1.0 --group-size 4 --after 12000 \
