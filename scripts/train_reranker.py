@@ -239,7 +239,9 @@ def distill_on_groups(groups, teacher: Path, teacher_provenance: dict, args, rew
 def _sample_note(args, reworded: int = 0) -> str:
     notes = []
     if args.after:
-        notes.append(f"not among the {' + '.join(map(str, args.after))} earlier stages sampled")
+        notes.append(
+            f"not among the {' + '.join(map(str, args.after))} questions earlier stages sampled"
+        )
     if args.reword:
         notes.append(
             f"{reworded} of them ({args.reword:.0%} sampled, those with a word to change) asked "

@@ -173,22 +173,26 @@ class SentenceOwners:
 
     def rank_chunks(self, sentences: Sequence[tuple[int, float]]) -> list[int]:
         """Chunks in the order of their best-ranked sentence in ``sentences`` (best first)."""
-        ids = np.array([s for s, _ in sentences if 0 <= s < self._n_sentences], dtype=np.int64)
-        # Both bisections for all the sentences at once: one numpy call each, not two a sentence.
-        los = np.searchsorted(self._last, ids, side="left").tolist()
-        his = np.searchsorted(self._first, ids, side="right").tolist()
         ranking: list[int] = []
         seen: set[int] = set()
-        for lo, hi in zip(los, his, strict=True):
-            for chunk in range(lo, max(lo, hi)):
+        for run in self._runs([sentence for sentence, _ in sentences]):
+            for chunk in run:
                 if chunk not in seen:
                     seen.add(chunk)
                     ranking.append(chunk)
         return ranking
 
     def chunks_of(self, sentence: int) -> range:
-        if not 0 <= sentence < self._n_sentences:
-            return range(0)
-        lo = int(np.searchsorted(self._last, sentence, side="left"))
-        hi = int(np.searchsorted(self._first, sentence, side="right"))
-        return range(lo, max(lo, hi))
+        return self._runs([sentence])[0]
+
+    def _runs(self, sentences: Sequence[int]) -> list[range]:
+        """The chunks holding each sentence (none for one outside the index): both bisections
+        for all the sentences at once, one numpy call each, not two a sentence."""
+        ids = np.asarray(sentences, dtype=np.int64)
+        inside = ((ids >= 0) & (ids < self._n_sentences)).tolist()
+        los = np.searchsorted(self._last, ids, side="left").tolist()
+        his = np.searchsorted(self._first, ids, side="right").tolist()
+        return [
+            range(lo, max(lo, hi)) if ok else range(0)
+            for lo, hi, ok in zip(los, his, inside, strict=True)
+        ]
