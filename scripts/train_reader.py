@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -50,7 +51,15 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=3000, help="questions sampled from each file")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threshold", type=float, default=HAND_SET.threshold)
-    parser.add_argument("--out", type=Path, default=PACKAGED)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        nargs="+",
+        default=[PACKAGED],
+        help="reader model files to write; one that exists keeps its other parts (the "
+        "cross-encoder's mix, the answer gate): the default cross-encoder's and the fast one's "
+        "share the ranker",
+    )
     args = parser.parse_args()
     if (args.squad_v2 is None) != (args.index_v2 is None):
         parser.error("--squad-v2 and --index-v2 go together")
@@ -74,15 +83,27 @@ def main() -> int:
         provenance["confidence"] = (
             f"{len(groups)} SQuAD v2.0 questions, fit articles ({args.squad_v2.name})"
         )
-    model = ReaderModel(ranker, weights, bias, args.threshold, provenance)
     print(
         f"ranking accuracy on the fit questions: hand-set {ranking_accuracy(ranking, dict(HAND_SET.score_weights)):.3f}"
         f", fitted {ranking_accuracy(ranking, ranker):.3f}"
     )
-    print("ranker:", model.score_weights)
-    print("confidence:", model.confidence_weights, "bias", model.confidence_bias)
-    model.save(args.out)
-    print(f"wrote {args.out}")
+    print("ranker:", ranker)
+    print("confidence:", weights, "bias", bias)
+    for path in args.out:
+        if path.is_file():
+            kept = ReaderModel.load(path)
+            fitted = args.squad_v2 is not None
+            model = replace(
+                kept,
+                score_weights=ranker,
+                confidence_weights=weights if fitted else kept.confidence_weights,
+                confidence_bias=bias if fitted else kept.confidence_bias,
+                provenance={**kept.provenance, **provenance},
+            )
+        else:
+            model = ReaderModel(ranker, weights, bias, args.threshold, provenance)
+        model.save(path)
+        print(f"wrote {path}")
     return 0
 
 

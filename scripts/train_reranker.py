@@ -32,6 +32,7 @@ from qa.eval.questions import Question, load_questions  # noqa: E402
 from qa.eval.splits import article_titles, calibration_article, split_of  # noqa: E402
 from qa.pipeline import QAPipeline  # noqa: E402
 from qa.read.reader_model import ReaderModel  # noqa: E402
+from qa.read.related_terms import PACKAGED_WORDNET  # noqa: E402
 from qa.read.reranker import HEAD_FILE, PACKAGED, CrossEncoder  # noqa: E402
 from qa.train.distillation import DistillationConfig, distill  # noqa: E402
 from qa.train.reranker_training import (  # noqa: E402
@@ -89,7 +90,7 @@ def main() -> int:
     parser.add_argument(
         "--wordnet",
         type=Path,
-        default=Path("build/wordnet"),
+        default=PACKAGED_WORDNET,
         help="WordNet 3.0 database folder for --reword (scripts/fetch_wordnet.sh fills it)",
     )
     parser.add_argument(

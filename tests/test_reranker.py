@@ -284,6 +284,19 @@ def test_fit_mix_finds_the_weight_that_picks_the_right_sentences() -> None:
     assert weight == 1.0 and accuracy == 2 / 3
 
 
+def test_fit_mix_takes_the_middle_of_a_plateau_not_its_edge() -> None:
+    from qa.train.reranker_training import Reread, fit_mix
+
+    # Both questions are picked right for any weight from 0.2 to 1, and one of them also at 0.1
+    # and 1.5. The edges are one question from a flip; the middle is not.
+    rereads = [
+        Reread(linear=(0.0, 1.0), cross=(1.0, 0.0), right=(True, False)),
+        Reread(linear=(1.0, 0.0), cross=(0.0, 0.2), right=(True, False)),
+    ]
+    weight, accuracy = fit_mix(rereads, grid=[0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0, 1.5])
+    assert 0.45 <= weight <= 0.75 and accuracy == 1.0
+
+
 def test_fit_ceiling_is_a_high_quantile_of_the_logits() -> None:
     from qa.train.reranker_training import Reread, fit_ceiling
 

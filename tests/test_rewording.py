@@ -4,60 +4,12 @@ are swapped for other terms of the same meaning, and nothing else about the grou
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
+from wordnets import write_wordnet
 
 from qa.train.reranker_training import Group
 from qa.train.rewording import WordNet, WordNetError, reword, reword_groups
-
-# A few synsets in WordNet 3.0's database layout: (pos, words, tagged sense count, hypernym key).
-_SYNSETS = {
-    "missile": ("n", ["missile", "rocket"], 9, "weapon"),
-    "weapon": ("n", ["weapon", "arm"], 12, None),
-    "radar": ("n", ["radar"], 3, "device"),  # no synonym: its broader term stands in
-    "device": ("n", ["device"], 20, None),
-    "test": ("v", ["test", "prove", "try_out"], 15, None),
-    "deploy": ("v", ["deploy"], 6, "position"),  # a verb with no synonym is left alone
-    "position": ("v", ["position"], 4, None),
-    "test_n": ("n", ["trial", "test"], 5, None),  # "test" as a noun, rarer than the verb
-}
-_POS_FILE = {"n": "noun", "v": "verb", "a": "adj"}
-
-
-def write_wordnet(folder: Path, line_end: str = "\n") -> Path:
-    """The synsets above as WordNet database files, byte offsets and all."""
-    folder.mkdir(parents=True, exist_ok=True)
-    header = "  1 A test database in WordNet's layout." + line_end
-    offsets: dict[str, int] = {}
-    lines: dict[str, list[tuple[str, str]]] = {"n": [], "v": [], "a": []}
-    # Offsets first (a line's length does not depend on the offsets it holds: all are 8 digits).
-    # Offsets count Unix line ends: the loader reads a CRLF copy as if it had them.
-    sizes = {pos: len(header.replace(line_end, "\n")) for pos in lines}
-    for key, (pos, words, _, hyper) in _SYNSETS.items():
-        offsets[key] = sizes[pos]
-        sizes[pos] += len(_synset_line(0, pos, words, hyper and 0)) + 1
-    for key, (pos, words, _, hyper) in _SYNSETS.items():
-        target = offsets[hyper] if hyper else None
-        lines[pos].append((key, _synset_line(offsets[key], pos, words, target)))
-    for pos, name in _POS_FILE.items():
-        data = header + "".join(line + line_end for _, line in lines[pos])
-        (folder / f"data.{name}").write_bytes(data.encode())
-        index = []
-        for key, (p, words, tagged, _) in _SYNSETS.items():
-            if p == pos:
-                for word in words:
-                    index.append(f"{word} {pos} 1 1 @ 1 {tagged} {offsets[key]:08d}  ")
-        (folder / f"index.{name}").write_text(header + "".join(f"{x}\n" for x in sorted(index)))
-    (folder / "noun.exc").write_text("")
-    (folder / "verb.exc").write_text("proven prove\n")
-    return folder
-
-
-def _synset_line(offset: int, pos: str, words: list[str], hypernym: int | None) -> str:
-    pointers = f"001 @ {hypernym:08d} {pos} 0000" if hypernym is not None else "000"
-    listed = " ".join(f"{w} 0" for w in words)
-    return f"{offset:08d} 05 {pos} {len(words):02x} {listed} {pointers} | a gloss"
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ import numpy as np
 
 from qa.read import answer_types, short_answer
 from qa.read.reader_model import ReaderModel
+from qa.read.related_terms import RelatedTerms
 from qa.runtime import available_cores
 from qa.schema import Citation, Hit, Sentence, page_of
 from qa.text import STOPWORDS, content_terms, stem, titled, words
@@ -32,6 +33,7 @@ _QUESTION_FILLER = frozenset(
 )
 # A neighbouring sentence joins the answer when it adds this share of the question's weight.
 _NEIGHBOUR_GAIN = 0.2
+_NONE: frozenset[str] = frozenset()
 # Sentences whose analysed terms are kept between questions (a few questions' candidates).
 _ANALYSED_SENTENCES = 4096
 # Documents whose titles (and their terms) are kept between questions.
@@ -126,6 +128,7 @@ class Reader:
         cross_encoder: PairScorer | None = None,
         page_starts: Mapping[str, Sequence[int]] | None = None,
         term_stats: TermStats | None = None,
+        related_terms: RelatedTerms | None = None,
     ) -> None:
         """``documents`` maps doc_id to ``(title, raw_text)``; ``threshold`` overrides the model's.
 
@@ -143,6 +146,7 @@ class Reader:
         self._vectors = sentence_vectors
         self._titled_vectors = sentence_vectors if titled_vectors is None else titled_vectors
         self._documents = documents
+        self._related = related_terms
         self._page_starts: Mapping[str, Sequence[int]] = page_starts or {}
         # A sentence's terms are read when it is a candidate or a candidate's neighbour, not all
         # held at once: sets for every sentence took 28 MiB for SQuAD dev's 10,000 sentences,
@@ -338,12 +342,13 @@ class Reader:
         q_vector = np.asarray(q_vector, dtype=np.float32)
         dense = (self._vectors[ids] @ q_vector).tolist()
         dense_titled = (self._titled_vectors[ids] @ q_vector).tolist()
+        links = self._related.of_question(question) if self._related is not None else {}
         q_list = content_terms(question)
         q_bigrams = frozenset(zip(q_list, q_list[1:], strict=False))
         total = sum(self._stats.weight(t) for t in q_terms) or 1.0
         evidence = []
         for sid, similarity, titled_similarity in zip(ids, dense, dense_titled, strict=True):
-            features = self._features(sid, q_terms, q_bigrams, kind, total)
+            features = self._features(sid, q_terms, q_bigrams, kind, total, links)
             hit = best_hit[sid]
             features["dense"] = similarity
             features["dense_titled"] = titled_similarity
@@ -359,8 +364,10 @@ class Reader:
         q_bigrams: frozenset[tuple[str, str]],
         kind: str | None,
         total: float,
+        links: Mapping[str, frozenset[str]],
     ) -> dict[str, float]:
-        """Features of one sentence; ``total`` is the question terms' summed weight."""
+        """Features of one sentence; ``total`` is the question terms' summed weight, ``links``
+        the stems linked to each question term (``RelatedTerms.of_question``)."""
         terms, bigrams = self._analysed(sid)
         sentence = self._sentences[sid]  # made from the mapped store at each lookup: once here
         typed = kind is not None and short_answer.has_novel_span(sentence.text, q_terms, kind)
@@ -369,6 +376,10 @@ class Reader:
         return {
             "cover": sum(self._stats.weight(t) for t in q_terms & terms) / total,
             "window": sum(self._stats.weight(t) for t in q_terms & window) / total,
+            "related": sum(
+                self._stats.weight(t) for t in q_terms - window if links.get(t, _NONE) & window
+            )
+            / total,
             "bigram": len(q_bigrams & bigrams) / len(q_bigrams) if q_bigrams else 0.0,
             "novelty": len(terms - q_terms) / len(terms) if terms else 0.0,
             "strict_hit": float(strict and typed),

