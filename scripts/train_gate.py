@@ -33,7 +33,9 @@ from qa.eval.questions import Question, load_questions  # noqa: E402
 from qa.eval.splits import article_titles, calibration_article, split_of  # noqa: E402
 from qa.pipeline import QAPipeline  # noqa: E402
 from qa.read.reader_model import GATE_FEATURES, ReaderModel  # noqa: E402
+from qa.read.related_terms import PACKAGED_WORDNET  # noqa: E402
 from qa.train.reader_training import fit_gate, gate_rows  # noqa: E402
+from qa.train.rewording import WordNet, reword_questions  # noqa: E402
 
 PACKAGED = Path(__file__).resolve().parent.parent / "qa" / "reader_model.json"
 
@@ -74,6 +76,11 @@ def main() -> int:
     # (0.26), because the features that compare the chosen sentence with the others are high
     # when all candidates are poor. Weighted as the gold-hidden ones.
     parser.add_argument("--unrelated-weight", type=float, default=0.25)
+    # The answerable calibration questions again, reworded as the cross-encoder's third stage
+    # rewords its training questions (qa.train.rewording): questions asked in other words than
+    # the document's, which SQuAD's fit rows otherwise lack, with their labels unchanged.
+    parser.add_argument("--reworded-weight", type=float, default=0.0)
+    parser.add_argument("--wordnet", type=Path, default=PACKAGED_WORDNET)
     parser.add_argument("--out", type=Path, default=PACKAGED)
     args = parser.parse_args()
 
@@ -89,6 +96,13 @@ def main() -> int:
         f"{len(answerable)} answerable SQuAD v1.1 questions of the fit articles' calibration "
         f"fifth, as asked and with their gold paragraph hidden (weight {args.hidden_weight})"
     ]
+    if args.reworded_weight:
+        reworded = reword_questions(answerable, WordNet(args.wordnet))
+        parts["v1.1 answerable, reworded"] = (gate_rows(squad, reworded), args.reworded_weight)
+        sources.append(
+            f"the same answerable questions reworded with WordNet (qa.train.rewording, weight "
+            f"{args.reworded_weight})"
+        )
     if args.seeds is not None:
         seeds = QAPipeline.load(base.with_overrides(index_dir=args.seeds_index or base.index_dir))
         seed_questions = load_questions(args.seeds)

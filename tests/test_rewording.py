@@ -8,8 +8,9 @@ import random
 import pytest
 from wordnets import write_wordnet
 
+from qa.eval.questions import Question
 from qa.train.reranker_training import Group
-from qa.train.rewording import WordNet, WordNetError, reword, reword_groups
+from qa.train.rewording import WordNet, WordNetError, reword, reword_groups, reword_questions
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +90,16 @@ def test_reworded_groups_keep_their_sentences_and_answer(wordnet):
             before.answer,
         )
     assert reword_groups(groups, wordnet, share=0.0) == groups
+
+
+def test_reworded_questions_keep_their_answers(wordnet):
+    questions = [
+        Question(f"q{i}", "Which missile was tested?", ("SM-3",), ("a.txt",)) for i in range(20)
+    ]
+    reworded = reword_questions(questions, wordnet, share=0.5)
+    assert {q.question for q in reworded} > {"Which missile was tested?"}
+    assert all(
+        (r.id, r.answers, r.docs) == (q.id, q.answers, q.docs)
+        for q, r in zip(questions, reworded, strict=True)
+    )
+    assert reword_questions(questions, wordnet, share=0.5) == reworded  # seeded

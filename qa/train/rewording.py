@@ -17,11 +17,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
+from qa.eval.questions import Question
 from qa.text import STOPWORDS, stem
 from qa.train.reranker_training import Group
 from qa.wordnet import WordNet, WordNetError
 
-__all__ = ["WordNet", "WordNetError", "reword", "reword_groups"]
+__all__ = ["WordNet", "WordNetError", "reword", "reword_groups", "reword_questions"]
 
 _WORD = re.compile(r"[A-Za-z]+")
 
@@ -124,3 +125,17 @@ def reword_groups(
             group = replace(group, question=reword(group.question, words, wordnet, rng))
         out.append(group)
     return out
+
+
+def reword_questions(
+    questions: Sequence[Question], wordnet: WordNet, share: float = 0.7, seed: int = 0
+) -> list[Question]:
+    """``questions`` with each of their words swapped, with probability ``share``, for another
+    term of its commonest sense: asked in other words than whatever sentence answers them (their
+    answers unchanged). For fitting the answer gate, whose SQuAD rows otherwise reuse the
+    document's words."""
+    rng = random.Random(seed)
+    return [
+        replace(q, question=reword(q.question, _WORD.findall(q.question), wordnet, rng, share))
+        for q in questions
+    ]
