@@ -35,7 +35,8 @@ from qa.pipeline import QAPipeline  # noqa: E402
 from qa.read.reader_model import GATE_FEATURES, ReaderModel  # noqa: E402
 from qa.read.related_terms import PACKAGED_WORDNET  # noqa: E402
 from qa.train.reader_training import fit_gate, gate_rows  # noqa: E402
-from qa.train.rewording import WordNet, reword_questions  # noqa: E402
+from qa.train.rewording import reword_questions  # noqa: E402
+from qa.wordnet import WordNet  # noqa: E402
 
 PACKAGED = Path(__file__).resolve().parent.parent / "qa" / "reader_model.json"
 

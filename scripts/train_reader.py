@@ -89,16 +89,20 @@ def main() -> int:
     )
     print("ranker:", ranker)
     print("confidence:", weights, "bias", bias)
+    fitted = args.squad_v2 is not None
     for path in args.out:
         if path.is_file():
             kept = ReaderModel.load(path)
-            fitted = args.squad_v2 is not None
             model = replace(
                 kept,
                 score_weights=ranker,
                 confidence_weights=weights if fitted else kept.confidence_weights,
                 confidence_bias=bias if fitted else kept.confidence_bias,
-                provenance={**kept.provenance, **provenance},
+                # Only what was fitted here is restated: a kept confidence keeps its story.
+                provenance={
+                    **kept.provenance,
+                    **{k: v for k, v in provenance.items() if fitted or k != "confidence"},
+                },
             )
         else:
             model = ReaderModel(ranker, weights, bias, args.threshold, provenance)

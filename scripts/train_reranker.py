@@ -44,8 +44,9 @@ from qa.train.reranker_training import (  # noqa: E402
     fit_mix,
     train,
 )
-from qa.train.rewording import WordNet, reword_groups  # noqa: E402
+from qa.train.rewording import reword_groups  # noqa: E402
 from qa.train.squad_groups import squad_groups  # noqa: E402
+from qa.wordnet import WordNet  # noqa: E402
 
 PACKAGED_READER_MODEL = Path(__file__).resolve().parent.parent / "qa" / "reader_model.json"
 

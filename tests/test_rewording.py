@@ -10,7 +10,8 @@ from wordnets import write_wordnet
 
 from qa.eval.questions import Question
 from qa.train.reranker_training import Group
-from qa.train.rewording import WordNet, WordNetError, reword, reword_groups, reword_questions
+from qa.train.rewording import reword, reword_groups, reword_questions
+from qa.wordnet import WordNet, WordNetError
 
 
 @pytest.fixture(scope="module")

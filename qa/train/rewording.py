@@ -20,9 +20,7 @@ from dataclasses import replace
 from qa.eval.questions import Question
 from qa.text import STOPWORDS, stem
 from qa.train.reranker_training import Group
-from qa.wordnet import WordNet, WordNetError
-
-__all__ = ["WordNet", "WordNetError", "reword", "reword_groups", "reword_questions"]
+from qa.wordnet import WordNet
 
 _WORD = re.compile(r"[A-Za-z]+")
 
