@@ -324,9 +324,9 @@ def fit_mix(rereads: Sequence[Reread], grid: Sequence[float] | None = None) -> t
     the right sentence most often, counted with its neighbours on the grid within
     ``MIX_SPREAD`` (the smallest of equals), and the share of all questions it picks right.
 
-    The count alone is flat over a wide range (for the ranker with related words: 0.879-0.884 on
-    1,100 questions from 0.2 to 1.65) and its maximum sat at the plateau's edge, a few questions
-    from a cliff (0.873 at 0.1); with its neighbours it is the plateau's middle.
+    The count alone is flat over a wide range (for the ranker with related words: 0.878-0.882 on
+    1,100 questions from 0.2 to 1.6) and its maximum sat at the plateau's edge, 0.25, a few
+    questions from a cliff (0.871 at 0.1); with its neighbours it is the plateau's middle.
     """
     grid = grid if grid is not None else [i / 20 for i in range(61)]
 
