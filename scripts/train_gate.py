@@ -7,7 +7,8 @@ reader model.
         --index-dir build/squad-v1.1 --seeds ../shared/eval/seeds-dev.jsonl --seeds-index index
 
 Fitted on questions the cross-encoder never saw, those of the fit articles' calibration fifth
-(qa.eval.splits): SQuAD v1.1's answerable questions as asked, the same questions with their gold
+(qa.eval.splits): SQuAD v1.1's answerable questions as asked, the same questions reworded with
+WordNet (qa.train.rewording; weight --reworded-weight), the same questions with their gold
 paragraph hidden from the reader (unanswerable, yet about what the collection holds; weight
 --hidden-weight), the same questions asked of the seed articles (about something else
 altogether; weight --unrelated-weight), and the seeds development set (weight --seeds-weight).
@@ -75,12 +76,17 @@ def main() -> int:
     # questions about something else altogether. Without them the gate never sees one, and on a
     # two-document folder it answered "Who painted the Mona Lisa?" from a sentence about bees
     # (0.26), because the features that compare the chosen sentence with the others are high
-    # when all candidates are poor. Weighted as the gold-hidden ones.
-    parser.add_argument("--unrelated-weight", type=float, default=0.25)
+    # when all candidates are poor. With the reworded rows below they weigh as much as the
+    # questions as asked: the gate then leans on "known" (how much of the question the
+    # collection speaks of at all) to reject them, not on a low cross-encoder logit, which
+    # questions in other words share (at 0.25 the reworded rows let "Who wrote Hamlet?" through
+    # over the two-document test folder).
+    parser.add_argument("--unrelated-weight", type=float, default=1.0)
     # The answerable calibration questions again, reworded as the cross-encoder's third stage
     # rewords its training questions (qa.train.rewording): questions asked in other words than
-    # the document's, which SQuAD's fit rows otherwise lack, with their labels unchanged.
-    parser.add_argument("--reworded-weight", type=float, default=0.0)
+    # the document's, which SQuAD's fit rows otherwise lack, with their labels unchanged. They
+    # teach the gate that a low logit with a clear lead over the runner-up is still an answer.
+    parser.add_argument("--reworded-weight", type=float, default=1.0)
     parser.add_argument("--wordnet", type=Path, default=PACKAGED_WORDNET)
     parser.add_argument("--out", type=Path, default=PACKAGED)
     args = parser.parse_args()

@@ -88,6 +88,7 @@ def test_fixture_short_answers(
         "What is the capital of Peru?",
         "Who painted the Mona Lisa?",
         "What is the boiling point of mercury?",
+        "Who wrote Hamlet?",  # answered (0.43) by a gate fitted on reworded questions alone
     ],
 )
 def test_unrelated_question_abstains_but_returns_passages(
@@ -322,7 +323,9 @@ def test_reader_candidates_carry_every_model_feature(fixture_pipeline: QAPipelin
     rows = fixture_pipeline.reader_candidates("When did Eyjafjallajokull erupt?")
     assert rows
     for evidence, text in rows:
-        assert set(evidence.features) == set(FEATURES)
+        # The ranker's features, and the question's "known" share for the gate.
+        assert set(evidence.features) == {*FEATURES, "known"}
+        assert evidence.features["known"] == 1.0  # both words are in the fixture corpus
         assert 0.0 < evidence.features["passage"] <= 1.0
         assert evidence.features["inv_rank"] == 1.0 / evidence.rank
         assert text

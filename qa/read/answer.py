@@ -78,6 +78,10 @@ class TermStats:
     def weight(self, term: str) -> float:
         return self.idf.get(term, self.unseen_idf)
 
+    def known(self, term: str) -> bool:
+        """Whether any sentence of the collection holds ``term``."""
+        return term in self.idf
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -346,6 +350,17 @@ class Reader:
         q_list = content_terms(question)
         q_bigrams = frozenset(zip(q_list, q_list[1:], strict=False))
         total = sum(self._stats.weight(t) for t in q_terms) or 1.0
+        # The same for every candidate: how much of the question the collection speaks of at all
+        # (a word or a WordNet relative of it anywhere). A question about something else names
+        # things no document holds; one asked in other words still names the collection's.
+        known = (
+            sum(
+                self._stats.weight(t)
+                for t in q_terms
+                if self._stats.known(t) or any(map(self._stats.known, links.get(t, _NONE)))
+            )
+            / total
+        )
         evidence = []
         for sid, similarity, titled_similarity in zip(ids, dense, dense_titled, strict=True):
             features = self._features(sid, q_terms, q_bigrams, kind, total, links)
@@ -354,6 +369,7 @@ class Reader:
             features["dense_titled"] = titled_similarity
             features["inv_rank"] = 1.0 / hit.rank
             features["passage"] = hit.score / top_score
+            features["known"] = known
             evidence.append(Evidence(sid, self.model.score(features), hit.rank, features))
         return evidence
 

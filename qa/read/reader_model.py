@@ -40,6 +40,7 @@ GATE_FEATURES = (
     "cross_margin",  # ... less the best logit among the other sentences reread
     "linear",  # the chosen sentence's linear ranking score
     "agree",  # 1 when the linear ranker's best is also the sentence chosen after the reread
+    "known",  # IDF share of the question's words (or a WordNet relative) found in the collection
 )
 # What the shipped gate weighs: meaning (embedding similarity, the cross-encoder's reading, the
 # answer type) and agreement between rankings, not shared words. SQuAD's questions, which it is
@@ -56,6 +57,7 @@ MEANING_FEATURES = (
     "cross",
     "cross_margin",
     "agree",
+    "known",
 )
 DEFAULT_FILE = "reader_model.json"
 # As fitted for the shipped cross-encoder (scripts/train_reranker.py), for files that predate it.
