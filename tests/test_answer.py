@@ -88,7 +88,8 @@ def test_fixture_short_answers(
         "What is the capital of Peru?",
         "Who painted the Mona Lisa?",
         "What is the boiling point of mercury?",
-        "Who wrote Hamlet?",  # answered (0.43) by a gate fitted on reworded questions alone
+        # Answered (0.43) by a gate fitted on reworded questions before it read "known".
+        "Who wrote Hamlet?",
     ],
 )
 def test_unrelated_question_abstains_but_returns_passages(

@@ -101,8 +101,7 @@ def test_make_install_puts_wordnet_in_the_package():
 
 def _known(reader: Reader, hits: list[Hit], question: str) -> float:
     found = {
-        e.features["known"]
-        for e in reader.candidates(question, np.ones(8, dtype=np.float32), hits)
+        e.features["known"] for e in reader.candidates(question, np.ones(8, dtype=np.float32), hits)
     }
     assert len(found) == 1  # one figure for the question, the same on every candidate
     return found.pop()
@@ -111,7 +110,7 @@ def _known(reader: Reader, hits: list[Hit], question: str) -> float:
 def test_known_is_the_share_of_the_question_the_collection_speaks_of(wordnet):
     reader, hits = _reader(wordnet)
     assert _known(reader, hits, "Was the missile launcher sold?") == 1.0  # every word held
-    # "rockets" is there as itself; "weapons" only through WordNet ("missile", "rocket").
+    # "sold" is there as itself; "weapons" only through WordNet ("missile", "rocket").
     assert _known(reader, hits, "Which weapons were sold?") == 1.0
     assert _known(reader, hits, "Who painted the zebra?") == 0.0  # about something else
     partly = _known(reader, hits, "Who painted the missile?")

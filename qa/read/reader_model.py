@@ -47,6 +47,8 @@ GATE_FEATURES = (
 # fitted on, were written beside their paragraph and share its words; a gate that learns to
 # trust overlap there abstains on questions people word their own way. The passage's rank is
 # left out too: the fit hides gold passages to make unanswerable questions, which shifts ranks.
+# "known" counts words too, but anywhere in the collection, not in the sentence: whether the
+# question is about what the documents hold at all.
 MEANING_FEATURES = (
     "dense",
     "dense_titled",
