@@ -13,6 +13,9 @@ _ABBREVIATIONS = {
     "sen", "rep", "gov", "pres", "st", "jr", "sr", "no", "vs", "etc", "inc", "co", "corp", "ltd",
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
     "e.g", "i.e", "u.s", "u.k", "u.n", "a.m", "p.m", "fig", "approx", "dept", "est", "mt", "ft",
+    # Papers' references: "Daly et al. (2002) found", "see Eq. (4)", "in Sec. 4.2", "Vol. 2".
+    "al", "cf", "eq", "eqs", "eqn", "figs", "sec", "secs", "ref", "refs", "vol", "pp", "resp",
+    "viz",
 }  # fmt: skip
 # A sentence ends at . ! ? (plus closing quotes/brackets) before whitespace and a capital,
 # a digit or an opening quote.

@@ -476,3 +476,13 @@ def test_abstention_curve_gives_each_thresholds_operating_point() -> None:
     assert curve[4]["recall"] == 1.0 and curve[4]["precision"] == 2 / 6
     assert abstention_curve(answerable, []) is None
     assert aggregate(RUN, wall_s=1.0)["abstention"]["curve"][0]["recall"] == 0.0
+
+
+def test_best_operating_point_is_the_curves_best_f1() -> None:
+    from qa.eval.report import best_operating_point
+
+    abstention = aggregate(RUN, wall_s=1.0)["abstention"]
+    best = best_operating_point(abstention)
+    assert best is not None
+    assert best["f1"] == max(p["f1"] for p in abstention["curve"] if p["f1"] is not None)
+    assert best_operating_point({"curve": None}) is None

@@ -62,3 +62,32 @@ def test_fitted_gate_reads_only_meaning_features_and_honours_row_weights() -> No
     # Rows weighted up pull the bias their way: mostly-negative heavy rows lower confidence.
     heavy = np.where(y, 0.1, 10.0)
     assert fit_gate(x, y, heavy).bias < gate.bias
+
+
+def test_gate_calibrated_on_some_rows_reports_their_odds_and_keeps_the_others_ranking() -> None:
+    from qa.read.reader_model import GATE_FEATURES
+    from qa.train.reader_training import fit_gate
+
+    rng = np.random.default_rng(1)
+    n = 2000
+    x = rng.normal(size=(n, len(GATE_FEATURES)))
+    cross, dense = GATE_FEATURES.index("cross"), GATE_FEATURES.index("dense")
+    # The first half: mostly right, told apart by "cross". The second: always wrong (questions
+    # that have no answer), told apart by a low "dense".
+    y = np.zeros(n, dtype=bool)
+    y[: n // 2] = x[: n // 2, cross] + 0.5 * rng.normal(size=n // 2) > -1.0
+    x[n // 2 :, dense] -= 1.5
+    first = np.arange(n) < n // 2
+
+    def sure(gate):
+        return np.array([gate.confidence(dict(zip(GATE_FEATURES, r, strict=True))) for r in x])
+
+    mixed = fit_gate(x, y)
+    calibrated = fit_gate(x, y, calibrating=first)
+    # Fitted on the mix, the first half's confidence is pulled down toward the mix's odds;
+    # calibrated on it, its mean confidence matches its share of right quotes.
+    assert sure(mixed)[first].mean() < y[first].mean() - 0.1
+    assert abs(sure(calibrated)[first].mean() - y[first].mean()) < 0.03
+    # The second half still taught the gate that a low "dense" means no answer.
+    assert calibrated.weights["dense"] > 0.3
+    assert sure(calibrated)[~first].mean() < sure(calibrated)[first].mean() - 0.2

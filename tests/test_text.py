@@ -31,6 +31,10 @@ def sentences(text: str) -> list[str]:
             "It was held on Dec. 8 in Brussels. Fine.",
             ["It was held on Dec. 8 in Brussels.", "Fine."],
         ),
+        (
+            "Daly et al. (2002) found it, as Eq. (4) and Sec. 4.2 show. Next.",
+            ["Daly et al. (2002) found it, as Eq. (4) and Sec. 4.2 show.", "Next."],
+        ),
         ("Is it ready? Yes! It is.", ["Is it ready?", "Yes!", "It is."]),
         ("He said “Yes.” Then he left.", ["He said “Yes.”", "Then he left."]),
         ("Prices rose. 40 people came.", ["Prices rose.", "40 people came."]),

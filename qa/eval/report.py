@@ -274,12 +274,17 @@ def render_markdown(report: dict[str, Any], records: Sequence[dict], max_misses:
     return "\n".join(lines) + "\n"
 
 
+def best_operating_point(abstention: dict[str, Any]) -> dict[str, Any] | None:
+    """The point of the abstention curve with the best F1; None without a curve."""
+    curve = [p for p in abstention.get("curve") or [] if p["f1"] is not None]
+    return max(curve, key=lambda p: p["f1"]) if curve else None
+
+
 def _operating_point(abstention: dict[str, Any]) -> list[str]:
     """The threshold of confidence whose abstentions score the best F1, beside never answering."""
-    curve = [p for p in abstention.get("curve") or [] if p["f1"] is not None]
-    if not curve:
+    best = best_operating_point(abstention)
+    if best is None:
         return []
-    best = max(curve, key=lambda p: p["f1"])
     return [
         "",
         f"Best abstention F1 over thresholds: {fmt(best['f1'], '%')} when abstaining below "
@@ -363,8 +368,17 @@ def write_charts(out_dir: Path, figures: dict[str, Any], records: Sequence[dict]
     ax = fig.add_subplot()
     ax.plot([p["recall"] for p in curve], [p["precision"] for p in curve], marker=".")
     never = figures["abstention"]["baseline_never_answer_f1"]
+    best = best_operating_point(figures["abstention"])
+    if best is not None:
+        ax.plot([best["recall"]], [best["precision"]], "o", color="red")
     ax.set(xlabel="abstention recall", ylabel="abstention precision", xlim=(0, 1), ylim=(0, 1.05))
-    ax.set_title(f"Abstaining below each confidence (never answer: F1 {never:.2f})")
+    # Two lines: one is cut off at this figure's width.
+    ax.set_title(
+        "Abstaining below each confidence\n"
+        + (f"best F1 {best['f1']:.3f} below {best['threshold']:.3f} (red); " if best else "")
+        + f"never answering {never:.3f}",
+        fontsize=9,
+    )
     ax.grid(alpha=0.3)
     save(fig, ABSTENTION_CHART)
     return [*CHARTS, ABSTENTION_CHART]

@@ -146,11 +146,26 @@ def fit_gate(
     weights: np.ndarray | None = None,
     features: Sequence[str] = MEANING_FEATURES,
     threshold: float = 0.5,
+    calibrating: np.ndarray | None = None,
 ) -> Gate:
     """A logistic answer gate over ``features`` (columns of ``x`` are ``GATE_FEATURES``; rows
     weighted by ``weights``): its output is the probability that the quoted text holds the answer.
+
+    ``calibrating`` (a row mask): the rows whose odds of a right quote the output should match.
+    The features' directions are fitted on every row; then one scale and offset of the gate's
+    logit on these rows alone (Platt scaling). Rows left out still teach which features tell
+    right from wrong, without moving the probabilities the service reports toward their mix.
     """
+    weights = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
     columns = [GATE_FEATURES.index(name) for name in features]
     model = LogisticRegression(C=1.0, max_iter=5000).fit(x[:, columns], y, sample_weight=weights)
-    weights = {n: round(float(w), 4) for n, w in zip(features, model.coef_[0], strict=True)}
-    return Gate(weights, round(float(model.intercept_[0]), 4), threshold)
+    coef, bias = model.coef_[0], float(model.intercept_[0])
+    if calibrating is not None:
+        logit = x[calibrating][:, columns] @ coef + bias
+        platt = LogisticRegression(C=1e6, max_iter=5000).fit(
+            logit[:, None], y[calibrating], sample_weight=weights[calibrating]
+        )
+        scale, offset = float(platt.coef_[0][0]), float(platt.intercept_[0])
+        coef, bias = coef * scale, bias * scale + offset
+    named = {n: round(float(w), 4) for n, w in zip(features, coef, strict=True)}
+    return Gate(named, round(bias, 4), threshold)
