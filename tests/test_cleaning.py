@@ -58,6 +58,41 @@ def test_short_hyphen_break_example() -> None:
     assert clean("The SM-3 mis-\nsile is long-range.").text == "The SM-3 missile is long-range."
 
 
+def test_a_compound_broken_at_its_own_hyphen_keeps_it_where_the_document_writes_it_so() -> None:
+    raw = (
+        "We compare locality-sensitive hashing with a self-attention model whose locality-\n"
+        "sensitive buckets and compu-\ntational cost are low, and pre-\nprocess the text.\n"
+    )
+    cleaned = clean(raw)
+    # Written "locality-sensitive" on a line, so the break falls on its hyphen; "compu-tational"
+    # and "pre-process" are written nowhere else: split words, rejoined.
+    assert "locality-sensitive buckets and computational cost" in cleaned.text
+    assert "preprocess the text" in cleaned.text
+    assert_offsets_valid(raw, cleaned)
+    # A quote's display form reads as the cleaned text when told the document it comes from.
+    quote = raw[raw.index("whose") : raw.index(" the text")]
+    assert (
+        display_form(quote, raw)
+        == "whose locality-sensitive buckets and computational cost are low, and preprocess"
+    )
+    assert "localitysensitive" in display_form(quote)
+    # Written as one word elsewhere, it is rejoined even if also written with a hyphen.
+    both = "A co-operation and more cooperation followed the co-\noperation of the two sides.\n"
+    assert "the cooperation of" in clean(both).text
+    # A soft hyphen only ever marks where a word may break.
+    assert (
+        "locality-sensitive buckets"
+        not in clean(raw.replace("locality-\n", "locality\u00ad\n")).text
+    )
+
+
+def test_a_compound_broken_across_a_paragraph_break_keeps_its_hyphen() -> None:
+    raw = "A self-attention layer.\n\nThe model uses self-\n\nattention throughout.\n"
+    cleaned = clean(raw)
+    assert "uses self-attention throughout" in cleaned.text
+    assert_offsets_valid(raw, cleaned)
+
+
 def test_hyphen_before_capital_is_not_a_line_break_hyphenation() -> None:
     # "NATO-\nRussia" is a real compound broken at its hyphen: the next word is capitalised.
     raw = "\n".join(
@@ -315,7 +350,7 @@ def test_a_markdown_sentence_reads_as_the_display_form_of_its_quote() -> None:
     doc = make_document("recipe.md", RECIPE, markdown=True)
     for start, end in split_sentences(doc.text):
         raw_start, raw_end = doc.raw_span(start, end)
-        assert display_form(doc.raw_text[raw_start:raw_end]) == doc.text[start:end]
+        assert display_form(doc.raw_text[raw_start:raw_end], doc.raw_text) == doc.text[start:end]
 
 
 _MD_WORDS = ["NATO", "missile", "defense", "Rogozin", "said", "the", "2010", "SM-3", "a", "and"]
@@ -348,7 +383,7 @@ def test_every_markdown_sentence_is_the_display_form_of_its_quote(raw: str) -> N
     assert_offsets_valid(raw, CleanText(doc.text, doc.offsets))
     for start, end in split_sentences(doc.text):
         raw_start, raw_end = doc.raw_span(start, end)
-        assert display_form(doc.raw_text[raw_start:raw_end]) == doc.text[start:end]
+        assert display_form(doc.raw_text[raw_start:raw_end], doc.raw_text) == doc.text[start:end]
 
 
 # --- the offset invariant ---------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 _SENTENCE_PUNCT = re.compile(r"[.!?;:,]")
@@ -160,6 +161,7 @@ def clean(raw: str, *, markdown: bool = False) -> CleanText:
     out: list[str] = []
     offsets: list[int] = []
     syntax = _markdown_positions(raw) if markdown else frozenset()
+    spelling = _Spelling.of(raw)
     for paragraph in _paragraphs(raw, markdown):
         joined: list[tuple[str, int]] = []
         for line in paragraph:
@@ -167,13 +169,15 @@ def clean(raw: str, *, markdown: bool = False) -> CleanText:
             if not chars:
                 continue
             if joined:
-                _join(raw, joined, chars)
+                _join(raw, joined, chars, spelling)
             joined.extend(chars)
         if not joined:
             continue
         if out:
             sep = "\n" if paragraph[0].item else _paragraph_separator(out, joined)
-            if sep == "-":  # hyphenated across a paragraph break: "mis-" + "sile"
+            if sep == "-" and spelling.keeps_hyphen(out, len(out) - 1, joined, 0):
+                pass  # a compound broken at its own hyphen: "self-" + "attention"
+            elif sep == "-":  # hyphenated across a paragraph break: "mis-" + "sile"
                 out.pop()
                 offsets.pop()
             elif sep:
@@ -236,10 +240,66 @@ def _hyphenated(before: list[tuple[str, int]], after: list[tuple[str, int]]) -> 
     )
 
 
-def _join(raw: str, joined: list[tuple[str, int]], nxt: list[tuple[str, int]]) -> None:
-    """Unwrap a soft line break: rejoin a hyphenated word or put one space in its place."""
+@dataclass(frozen=True)
+class _Spelling:
+    """How a document itself spells the words it breaks at a line end with a hyphen.
+
+    Most such breaks split one word ("compu-" + "tational"), but some fall on a compound's own
+    hyphen ("locality-" + "sensitive", "self-" + "attention"), common in papers' two-column
+    text. The document tells them apart where it writes the word elsewhere on one line.
+    """
+
+    compounds: frozenset[str]  # "a-b" for each hyphenated pair of words written within a line
+    words: frozenset[str]  # every word it writes, lower case
+
+    @classmethod
+    def of(cls, raw: str) -> _Spelling:
+        compounds: set[str] = set()
+        for match in _IN_LINE_COMPOUND.finditer(raw):
+            parts = match.group().lower().split("-")
+            compounds.update(f"{a}-{b}" for a, b in zip(parts, parts[1:], strict=False))
+        return cls(frozenset(compounds), frozenset(w.lower() for w in _LETTERS.findall(raw)))
+
+    def keeps_hyphen(
+        self, before: Sequence[object], hyphen: int, after: Sequence[object], start: int
+    ) -> bool:
+        """Whether the hyphen at ``before[hyphen]`` joins a compound that goes on at
+        ``after[start]``: written so within a line, and never as one word. The sequences hold
+        characters or (character, offset) pairs. A soft hyphen never stays."""
+        if _char(before[hyphen]) != "-":
+            return False
+        head = _letters(before, hyphen - 1, -1)
+        tail = _letters(after, start, 1)
+        return f"{head}-{tail}" in self.compounds and head + tail not in self.words
+
+
+# Words joined by hyphens within one line: "state-of-the-art"; "SM-3" does not count (a digit).
+_IN_LINE_COMPOUND = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def _char(item: object) -> str:
+    return item if isinstance(item, str) else item[0]  # type: ignore[index]
+
+
+def _letters(items: Sequence[object], index: int, step: int) -> str:
+    """The run of letters from ``items[index]`` walking by ``step`` (-1: the word ending
+    there), in reading order, lower case."""
+    letters = []
+    while 0 <= index < len(items) and _char(items[index]).isalpha():
+        letters.append(_char(items[index]))
+        index += step
+    return "".join(letters[::step]).lower()
+
+
+def _join(
+    raw: str, joined: list[tuple[str, int]], nxt: list[tuple[str, int]], spelling: _Spelling
+) -> None:
+    """Unwrap a soft line break: rejoin a hyphenated word (keeping the hyphen of a compound the
+    document writes with one) or put one space in its place."""
     if _hyphenated(joined, nxt):
-        joined.pop()
+        if not spelling.keeps_hyphen(joined, len(joined) - 1, nxt, 0):
+            joined.pop()
     else:
         joined.append((" ", _space_after(raw, joined[-1][1], nxt[0][1])))
 
@@ -277,12 +337,24 @@ def _drop_footnotes(cleaned: CleanText) -> CleanText:
     return CleanText(text, offsets)
 
 
-def display_form(raw_fragment: str) -> str:
+def display_form(raw_fragment: str, document: str | None = None) -> str:
     """The display form of a raw quote: hyphenation across line breaks rejoined, markdown syntax
-    dropped (list items joined with "; "), spaces collapsed."""
-    text = _LINE_BREAK_HYPHEN.sub(
-        lambda m: "" if m.group(1).islower() else m.group(0), raw_fragment
-    )
+    dropped (list items joined with "; "), spaces collapsed.
+
+    ``document``: the raw text the quote comes from, whose own spelling tells a compound broken
+    at its hyphen ("self-" + "attention") from a split word, as ``clean`` does; without it every
+    such break is rejoined as one word.
+    """
+    spelling = _Spelling.of(document) if document is not None else None
+
+    def rejoin(m: re.Match[str]) -> str:
+        if not m.group(1).islower():
+            return m.group(0)
+        if spelling is not None and spelling.keeps_hyphen(m.string, m.start(), m.string, m.end()):
+            return m.group(0)[0]
+        return ""
+
+    text = _LINE_BREAK_HYPHEN.sub(rejoin, raw_fragment)
     # As ``clean`` does: line markers read off each line, inline syntax off the whole text.
     syntax = _markdown_positions(text)
     parts: list[str] = []
