@@ -10,6 +10,7 @@ targets) and each list item is a line of its own, never glued to the next one.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -161,7 +162,7 @@ def clean(raw: str, *, markdown: bool = False) -> CleanText:
     out: list[str] = []
     offsets: list[int] = []
     syntax = _markdown_positions(raw) if markdown else frozenset()
-    spelling = _Spelling.of(raw)
+    spelling = _Spelling(raw)
     for paragraph in _paragraphs(raw, markdown):
         joined: list[tuple[str, int]] = []
         for line in paragraph:
@@ -175,11 +176,10 @@ def clean(raw: str, *, markdown: bool = False) -> CleanText:
             continue
         if out:
             sep = "\n" if paragraph[0].item else _paragraph_separator(out, joined)
-            if sep == "-" and spelling.keeps_hyphen(out, len(out) - 1, joined, 0):
-                pass  # a compound broken at its own hyphen: "self-" + "attention"
-            elif sep == "-":  # hyphenated across a paragraph break: "mis-" + "sile"
-                out.pop()
-                offsets.pop()
+            if sep == "-":  # hyphenated across a paragraph break: "mis-" + "sile"
+                if not spelling.keeps_hyphen(out, len(out) - 1, joined, 0):  # "self-attention"
+                    out.pop()
+                    offsets.pop()
             elif sep:
                 out.append(sep)
                 offsets.append(_space_before(raw, joined[0][1], offsets[-1]))
@@ -240,25 +240,31 @@ def _hyphenated(before: list[tuple[str, int]], after: list[tuple[str, int]]) -> 
     )
 
 
-@dataclass(frozen=True)
 class _Spelling:
     """How a document itself spells the words it breaks at a line end with a hyphen.
 
     Most such breaks split one word ("compu-" + "tational"), but some fall on a compound's own
     hyphen ("locality-" + "sensitive", "self-" + "attention"), common in papers' two-column
-    text. The document tells them apart where it writes the word elsewhere on one line.
+    text. The document tells them apart where it writes the word elsewhere on one line. Read
+    at the first such break: most documents have none.
     """
 
-    compounds: frozenset[str]  # "a-b" for each hyphenated pair of words written within a line
-    words: frozenset[str]  # every word it writes, lower case
+    def __init__(self, raw: str) -> None:
+        self._raw = raw
 
-    @classmethod
-    def of(cls, raw: str) -> _Spelling:
-        compounds: set[str] = set()
-        for match in _IN_LINE_COMPOUND.finditer(raw):
+    @functools.cached_property
+    def compounds(self) -> frozenset[str]:
+        """Each hyphenated pair of words written within a line, as "a-b"."""
+        pairs: set[str] = set()
+        for match in _IN_LINE_COMPOUND.finditer(self._raw):
             parts = match.group().lower().split("-")
-            compounds.update(f"{a}-{b}" for a, b in zip(parts, parts[1:], strict=False))
-        return cls(frozenset(compounds), frozenset(w.lower() for w in _LETTERS.findall(raw)))
+            pairs.update(f"{a}-{b}" for a, b in zip(parts, parts[1:], strict=False))
+        return frozenset(pairs)
+
+    @functools.cached_property
+    def words(self) -> frozenset[str]:
+        """Every word the document writes, lower case."""
+        return frozenset(w.lower() for w in _LETTERS.findall(self._raw))
 
     def keeps_hyphen(
         self, before: Sequence[object], hyphen: int, after: Sequence[object], start: int
@@ -345,7 +351,7 @@ def display_form(raw_fragment: str, document: str | None = None) -> str:
     at its hyphen ("self-" + "attention") from a split word, as ``clean`` does; without it every
     such break is rejoined as one word.
     """
-    spelling = _Spelling.of(document) if document is not None else None
+    spelling = _Spelling(document) if document is not None else None
 
     def rejoin(m: re.Match[str]) -> str:
         if not m.group(1).islower():
