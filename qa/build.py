@@ -15,7 +15,7 @@ from qa import __version__
 from qa.config import DEFAULT_CORPUS, MODEL_NAME, TOKENIZER_NAME, Settings
 from qa.embedding import Embedder, load_embedder
 from qa.errors import CorpusError, IndexUnavailable, InvalidSetting, UpdateRefused
-from qa.ingest import scan_corpus, sha256_text
+from qa.ingest import TEXT_RULES, scan_corpus, sha256_text
 from qa.ingest.chunking import chunk_corpus
 from qa.runtime import BI_ENCODER, EncoderRuntime, encoder_runtime
 from qa.schema import Document, SkippedFile
@@ -66,11 +66,20 @@ def build_settings(settings: Settings) -> dict[str, Any]:
         "tokenizer": TOKENIZER_NAME,
         "faiss_factory": settings.faiss_factory,
         "backend": settings.backend,
+        "text_rules": TEXT_RULES,
     }
 
 
 # What the searchable index alone depends on: another value re-indexes the stored vectors.
 INDEX_ONLY = ("faiss_factory", "backend")
+# What an index may have been built with otherwise and still be served: sentences cut by older
+# rules are consistent with their vectors and offsets; the next `qa index` re-splits them.
+SERVABLE_ANYWAY = ("text_rules",)
+
+
+def load_settings(settings: Settings) -> dict[str, Any]:
+    """The build settings a loaded index must have been built with (``SERVABLE_ANYWAY`` aside)."""
+    return {k: v for k, v in build_settings(settings).items() if k not in SERVABLE_ANYWAY}
 
 
 @dataclass(frozen=True)

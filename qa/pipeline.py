@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from qa.build import BuildReport, build_index, build_settings, default_embedder
+from qa.build import BuildReport, build_index, default_embedder, load_settings
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.errors import CorpusError, DocumentNotFound, IndexMismatch, InvalidRequest
+from qa.ingest import TEXT_RULES
 from qa.ingest.cleaning import display_form
 from qa.read.answer import Evidence, Reader, TermStats
 from qa.read.language import (
@@ -29,7 +30,7 @@ from qa.read.reranker import fitted_reader_model, load_cross_encoder
 from qa.read.retrieval import retriever_for
 from qa.runtime import CROSS_ENCODER, available_cores, encoder_runtime, set_inference_threads
 from qa.schema import Answer, DocumentSummary, Hit
-from qa.store import IndexStore, LocalSearch, SourceChange, changed_sources
+from qa.store import IndexStore, LocalSearch, SourceChange, changed_sources, recorded_settings
 from qa.store.dense import set_search_threads
 from qa.store.milvus import MilvusSearch
 
@@ -125,9 +126,18 @@ class QAPipeline:
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.settings = settings
         self._embedder = embedder
-        loaded = IndexStore.of(settings).load(build_settings(settings))
+        loaded = IndexStore.of(settings).load(load_settings(settings))
         self.manifest = loaded.manifest
         self.folder = loaded.folder
+        built_rules = recorded_settings(self.manifest)["text_rules"]
+        if built_rules != TEXT_RULES:
+            log.warning(
+                "qa: the index in %s was split into sentences by older rules (%s, now %s); "
+                "`qa index` re-splits it",
+                settings.index_dir,
+                built_rules,
+                TEXT_RULES,
+            )
         if self.manifest.get("model_dim") != embedder.dim:
             raise IndexMismatch(
                 f"the index in {settings.index_dir} holds {self.manifest.get('model_dim')}-dimensional "
@@ -236,9 +246,10 @@ class QAPipeline:
         hits = [h for h in hits if h.chunk.doc_id not in without][:ANSWER_DEPTH]
         return self._reader.gate_candidate(question, vector, hits)
 
-    def titled_sentence(self, sentence_id: int) -> str:
-        """A sentence headed by its document's title (cross-encoder training)."""
-        return self._reader.titled_sentence(sentence_id)
+    def shown_sentence(self, sentence_id: int, context: int = 0) -> str:
+        """A sentence as a cross-encoder reads it: headed by its document's title and, with
+        ``context`` 1, the sentence before it (cross-encoder training)."""
+        return self._reader.shown_sentence(sentence_id, context)
 
     def search(self, query: str, top_k: int | None = None) -> list[Hit]:
         """Retrieval only: the ``top_k`` passages for ``query``."""

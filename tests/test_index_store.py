@@ -12,6 +12,7 @@ from corpora import write_corpus
 
 from qa.config import Settings
 from qa.errors import IndexMismatch, IndexUnavailable
+from qa.ingest import TEXT_RULES
 from qa.pipeline import QAPipeline, build_index
 from qa.schema import DocumentSummary
 from qa.store import (
@@ -309,6 +310,29 @@ def test_loading_an_index_built_with_other_settings(
     # Another FAISS factory needs only re-indexing; other settings, a rebuild.
     hint = "`qa index` re-indexes" if name == "faiss_factory" else "--force"
     assert hint in str(info.value)
+
+
+def test_an_index_split_by_older_rules_is_served_until_the_next_build_resplits_it(
+    tiny_settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Documents' checksums are of their text: only the recorded rules tell that sentence
+    splitting or cleaning changed since the build."""
+    settings = copy_index(tiny_settings, tmp_path / "index")
+    folder = live_build(settings.index_dir)
+    assert folder is not None
+    manifest = read_manifest(settings.index_dir)
+    del manifest["settings"]["text_rules"]  # as written before the rules had a version
+    write_manifest(folder, manifest)
+    with caplog.at_level("WARNING"):
+        pipeline = QAPipeline.load(settings)
+    assert "older rules" in caplog.text and "qa index" in caplog.text
+    assert "Tides" in pipeline.search("tides", top_k=1)[0].chunk.text
+    report = build_index(settings, progress=False)
+    assert report.built and (report.added, report.unchanged) == (2, 0)
+    assert read_manifest(settings.index_dir)["settings"]["text_rules"] == TEXT_RULES
+    caplog.clear()
+    QAPipeline.load(settings)
+    assert "older rules" not in caplog.text
 
 
 def test_query_settings_do_not_need_a_rebuild(tiny_settings: Settings) -> None:

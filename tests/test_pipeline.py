@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from qa.build import build_settings
 from qa.config import Settings
 from qa.errors import DocumentNotFound, InvalidRequest
-from qa.pipeline import ANSWER_DEPTH, QAPipeline, QuestionsInFlight, build_index, build_settings
+from qa.pipeline import ANSWER_DEPTH, QAPipeline, QuestionsInFlight, build_index
 
 
 @pytest.mark.parametrize(

@@ -462,10 +462,9 @@ def test_unanswerable_groups_hold_the_sentences_the_question_was_written_beside(
     assert [g.question for g in squad_groups(path)] == ["When did the bridge open?"]
 
 
-def test_squad_groups_put_the_answer_sentence_first_with_its_answer_offsets(tmp_path) -> None:
+def _bridge_squad(tmp_path):
+    """A SQuAD file of one article: a question on the middle sentence of its first paragraph."""
     import json
-
-    from qa.train.squad_groups import squad_groups
 
     context = (
         "The bridge crosses the bay. It opened in 1937 after four years. "
@@ -496,7 +495,13 @@ def test_squad_groups_put_the_answer_sentence_first_with_its_answer_offsets(tmp_
     }
     path = tmp_path / "train.json"
     path.write_text(json.dumps(squad), encoding="utf-8")
-    (group,) = squad_groups(path)
+    return path
+
+
+def test_squad_groups_put_the_answer_sentence_first_with_its_answer_offsets(tmp_path) -> None:
+    from qa.train.squad_groups import squad_groups
+
+    (group,) = squad_groups(_bridge_squad(tmp_path))
     assert group.question == "When did the bridge open?"
     assert group.positives == ("Golden Gate. It opened in 1937 after four years.",)
     start, end = group.answer
@@ -507,6 +512,52 @@ def test_squad_groups_put_the_answer_sentence_first_with_its_answer_offsets(tmp_
         "Golden Gate. Its towers are painted orange.",
     }
     assert group.negatives[2] == "Golden Gate. Fog covers the bridge in summer."
+
+
+def test_squad_groups_with_context_head_each_sentence_with_the_one_before_it(tmp_path) -> None:
+    from qa.train.squad_groups import squad_groups
+
+    (group,) = squad_groups(_bridge_squad(tmp_path), context=True)
+    # "It" is the bridge only with the sentence before; a paragraph's first sentence has none.
+    assert group.positives == (
+        "Golden Gate. The bridge crosses the bay. It opened in 1937 after four years.",
+    )
+    start, end = group.answer
+    assert group.positives[0][start:end] == "1937"
+    assert set(group.negatives[:2]) == {
+        "Golden Gate. The bridge crosses the bay.",
+        "Golden Gate. It opened in 1937 after four years. Its towers are painted orange.",
+    }
+    assert group.negatives[2] == "Golden Gate. The bay is cold. Fog covers the bridge in summer."
+
+
+def test_a_cross_encoder_trained_with_context_says_so_in_its_folder(tmp_path) -> None:
+    import json
+
+    for f in PACKAGED.iterdir():
+        (tmp_path / f.name).symlink_to(f)
+    head = json.loads((PACKAGED / "head.json").read_text(encoding="utf-8"))
+    (tmp_path / "head.json").unlink()
+    (tmp_path / "head.json").write_text(json.dumps({**head, "context_sentences": 1}))
+    assert CrossEncoder(tmp_path).context_sentences == 1
+    assert CrossEncoder(PACKAGED).context_sentences == 0
+
+
+def test_a_cross_encoder_with_context_reads_each_sentence_after_the_one_before_it() -> None:
+    texts = [
+        "The committee met in Geneva.",
+        "It chose a new chair in March.",
+        "Snow closed the roads.",
+    ]
+    scorer = KeywordScorer("March")
+    scorer.context_sentences = 1  # type: ignore[attr-defined]
+    reader, hits = _reader(texts, scorer, depth=3)
+    reading = reader.read("When did the committee choose a chair?", np.zeros(4, np.float32), hits)
+    read = {p for call in scorer.calls for p in call}
+    assert "Doc. The committee met in Geneva. It chose a new chair in March." in read
+    assert "Doc. The committee met in Geneva." in read  # a document's first: the title alone
+    assert reading.text is not None and reading.text.endswith(texts[1])
+    assert reading.short_answer == "March"  # the span, found after the context, maps back
 
 
 def _squad_file(tmp_path, questions: list[tuple[str, str]]):

@@ -7,7 +7,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qa.ingest.cleaning import clean
-from qa.text import STOPWORDS, content_terms, split_sentences, stem, titled, words
+from qa.text import (
+    CONTEXT_CHARS,
+    STOPWORDS,
+    content_terms,
+    in_context,
+    split_sentences,
+    stem,
+    titled,
+    words,
+)
 
 
 def sentences(text: str) -> list[str]:
@@ -141,3 +150,20 @@ def test_question_and_answer_share_terms() -> None:
 )
 def test_titled_heads_a_passage_with_its_title_once(title: str, text: str, expected: str) -> None:
     assert titled(title, text) == expected
+
+
+def test_in_context_heads_a_sentence_with_title_and_the_sentence_before() -> None:
+    assert in_context("Bridge", "It is red.", "It opened in 1937.") == (
+        "Bridge. It is red. It opened in 1937."
+    )
+    assert in_context("Bridge", "", "It opened in 1937.") == titled("Bridge", "It opened in 1937.")
+
+
+def test_in_context_cuts_a_long_sentence_before_at_a_word_and_keeps_its_start() -> None:
+    before = "The Golden Gate Bridge " + "spans the strait " * 30
+    shown = in_context("", before, "It opened in 1937.")
+    assert shown.startswith("The Golden Gate Bridge spans")
+    assert shown.endswith(" … It opened in 1937.")
+    cut = shown[: -len(" … It opened in 1937.")]
+    assert len(cut) <= CONTEXT_CHARS and before.startswith(cut)
+    assert before[len(cut)] == " "  # cut between words, not inside one

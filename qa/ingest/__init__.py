@@ -10,12 +10,19 @@
 from __future__ import annotations
 
 from qa.ingest.corpus import Corpus, load_corpus, read_document, scan_corpus
-from qa.ingest.documents import corpus_fingerprint, derive_title, make_document, sha256_text
+from qa.ingest.documents import (
+    TEXT_RULES,
+    corpus_fingerprint,
+    derive_title,
+    make_document,
+    sha256_text,
+)
 from qa.ingest.formats import SUPPORTED_SUFFIXES, TEXT_SUFFIXES, Extracted, read_file
 from qa.schema import SkippedFile
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
+    "TEXT_RULES",
     "TEXT_SUFFIXES",
     "Corpus",
     "Extracted",

@@ -8,6 +8,13 @@ from qa.ingest.cleaning import clean
 from qa.schema import Document
 from qa.text import split_sentences
 
+# The rules that turn a file's text into sentences: cleaning (``qa.ingest.cleaning``) and
+# splitting (``qa.text.split_sentences``). A document's checksum is of its text, so a change of
+# rules alone would leave an index's sentences as the old rules cut them: bump this when the
+# rules change what a document's sentences are, and the next ``qa index`` re-splits every one.
+# 2: papers' reference abbreviations ("et al.", "Eq.") end no sentence; a compound broken at its
+# own hyphen at a line end keeps the hyphen where the document writes it so within a line.
+TEXT_RULES = 2
 _TITLE_MAX_WORDS = 20
 _FALLBACK_TITLE_CHARS = 80
 

@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 
 HEAD_FILE = "head.json"
 MAX_TOKENS = 128  # a question and one sentence; the longer of the two is cut from its end
+# A model trained with the sentence before each candidate (``head.json``'s "context_sentences";
+# ``qa.text.in_context``) reads longer pairs: cut at 128, the candidate itself, which ends the
+# passage, lost its end.
+CONTEXT_MAX_TOKENS = 192
 MAX_SPAN_TOKENS = 30  # the longest short answer the span head may pick
 
 
@@ -70,16 +74,19 @@ class CrossEncoder:
                 "`make reranker`, or set QA_RERANKER=off to rank with the linear model alone"
             )
         runtime = runtime or rt.EncoderRuntime()
+        head = json.loads((folder / HEAD_FILE).read_text(encoding="utf-8"))
+        # How many sentences before a candidate head it when this model reads it (0 or 1).
+        self.context_sentences = int(head.get("context_sentences", 0))
+        limit = CONTEXT_MAX_TOKENS if self.context_sentences else MAX_TOKENS
         self._pairs: _PairEncoder | None = None
         if runtime.kind == rt.ONNX:
             try:
-                self._pairs = _OnnxPairs(folder, runtime)
+                self._pairs = _OnnxPairs(folder, runtime, limit)
             except rt.OnnxUnavailable as exc:
                 log.warning("qa: the cross-encoder runs on torch: %s", exc)
         if self._pairs is None:
-            self._pairs = _TorchPairs(folder)
+            self._pairs = _TorchPairs(folder, limit)
         self.runtime = self._pairs.runtime
-        head = json.loads((folder / HEAD_FILE).read_text(encoding="utf-8"))
         self._weight = np.asarray(head["weight"], dtype=np.float32)
         self._bias = np.float32(head["bias"])
         self._span_weight = (
@@ -138,7 +145,8 @@ class _TorchPairs:
 
     runtime = rt.TORCH
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, limit: int = MAX_TOKENS) -> None:
+        self._limit = limit
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -162,7 +170,7 @@ class _TorchPairs:
                 passages,
                 padding=True,
                 truncation="longest_first",
-                max_length=MAX_TOKENS,
+                max_length=self._limit,
                 return_offsets_mapping=spans,
                 return_tensors="pt",
             )
@@ -182,7 +190,7 @@ class _TorchPairs:
 class _OnnxPairs:
     """The encoder on ONNX Runtime, tokenized with the tokenizers library (no torch)."""
 
-    def __init__(self, folder: Path, runtime: rt.EncoderRuntime) -> None:
+    def __init__(self, folder: Path, runtime: rt.EncoderRuntime, limit: int = MAX_TOKENS) -> None:
         from tokenizers import Tokenizer
 
         self._encoder = rt.OnnxEncoder(
@@ -192,7 +200,7 @@ class _OnnxPairs:
         # Configured once and only read after: threads may share it (transformers reconfigures
         # its tokenizer on every call, hence the torch path's lock).
         self._tokenizer: Any = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self._tokenizer.enable_truncation(MAX_TOKENS, strategy="longest_first")
+        self._tokenizer.enable_truncation(limit, strategy="longest_first")
         self._tokenizer.enable_padding()  # to the longest pair of the batch
 
     def encode(self, question: str, passages: list[str], spans: bool) -> _Pairs:

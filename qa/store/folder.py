@@ -129,7 +129,7 @@ def read_manifest_in(folder: Path) -> dict[str, Any]:
 
 
 # Settings recorded since a later version, with the value every index before it was built with.
-SETTING_DEFAULTS = {"backend": "faiss"}
+SETTING_DEFAULTS = {"backend": "faiss", "text_rules": 1}
 
 
 def recorded_settings(manifest: dict[str, Any]) -> dict[str, Any]:

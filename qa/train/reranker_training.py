@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.read.reranker import HEAD_FILE, MAX_TOKENS, mean_pool
+from qa.read.reranker import CONTEXT_MAX_TOKENS, HEAD_FILE, MAX_TOKENS, mean_pool
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,9 @@ class TrainingConfig:
     # Stop early (and save) after this many seconds: a CPU run sized to the time at hand.
     time_budget_s: float | None = None
     seed: int = 0
+    # Sentences before the candidate that head it (0 or 1, ``qa.text.in_context``): the groups
+    # must be made so; the saved model says so and the reader shows it the same.
+    context_sentences: int = 0
 
 
 def pick(group: Group, size: int, rng: random.Random) -> list[str]:
@@ -130,7 +133,7 @@ def train(
         batch, picked = step_batch(
             groups, order, step, config.groups_per_step, config.group_size, rng
         )
-        encoded, offsets = encode_pairs(tokenizer, batch, picked)
+        encoded, offsets = encode_pairs(tokenizer, batch, picked, max_tokens(config))
         hidden = encoder(**encoded).last_hidden_state
         logits = head(mean_pool(hidden, encoded["attention_mask"])).squeeze(-1) * config.scale
         sizes = [len(texts) for texts in picked]
@@ -155,7 +158,13 @@ def train(
             **(provenance or {}),
             "steps": f"{step + 1} of {steps}, {config.groups_per_step} groups each",
         },
+        config.context_sentences,
     )
+
+
+def max_tokens(config: TrainingConfig) -> int:
+    """The longest pair the model reads: longer with a sentence of context."""
+    return CONTEXT_MAX_TOKENS if config.context_sentences else MAX_TOKENS
 
 
 def step_batch(
@@ -171,15 +180,17 @@ def step_batch(
     return batch, [pick(g, group_size, rng) for g in batch]
 
 
-def encode_pairs(tokenizer, batch: Sequence[Group], picked: Sequence[Sequence[str]]):
+def encode_pairs(
+    tokenizer, batch: Sequence[Group], picked: Sequence[Sequence[str]], limit: int = MAX_TOKENS
+):
     """Each group's question paired with each of its picked sentences, tokenized as the reader
-    reads them (``MAX_TOKENS``, the longer side cut), and each token's character offsets."""
+    reads them (``limit`` tokens, the longer side cut), and each token's character offsets."""
     encoded = tokenizer(
         [g.question for g, texts in zip(batch, picked, strict=True) for _ in texts],
         [t for texts in picked for t in texts],
         padding=True,
         truncation="longest_first",
-        max_length=MAX_TOKENS,
+        max_length=limit,
         return_offsets_mapping=True,
         return_tensors="pt",
     )
@@ -301,7 +312,16 @@ def answer_tokens(
     return covered[0], covered[-1]
 
 
-def save(encoder, tokenizer, head, span_head, scale: float, out: Path, provenance: dict) -> None:
+def save(
+    encoder,
+    tokenizer,
+    head,
+    span_head,
+    scale: float,
+    out: Path,
+    provenance: dict,
+    context_sentences: int = 0,
+) -> None:
     """Write the folder ``qa.read.reranker.CrossEncoder`` loads; the scale is folded into the head.
 
     The encoder is stored in float16 (half the size in git; scores move by under 0.01 logit).
@@ -317,6 +337,8 @@ def save(encoder, tokenizer, head, span_head, scale: float, out: Path, provenanc
     if span_head is not None:
         fields["span_weight"] = span_head.weight.detach().tolist()
         fields["span_bias"] = span_head.bias.detach().tolist()
+    if context_sentences:
+        fields["context_sentences"] = context_sentences
     (out / HEAD_FILE).write_text(
         json.dumps({**fields, "provenance": provenance}) + "\n", encoding="utf-8"
     )

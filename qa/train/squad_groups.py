@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.text import content_terms, split_sentences, titled
+from qa.text import content_terms, in_context, split_sentences, titled
 from qa.train.reranker_training import Group
 
 # Negatives kept per group: same paragraph first, then the article's best lexical matches.
@@ -32,6 +32,12 @@ class _Sentence:
     end: int
     text: str
     terms: frozenset[str]
+    previous: str  # the sentence before it in its paragraph ("" for the first)
+
+    def shown(self, title: str, context: bool) -> str:
+        """The sentence as the cross-encoder reads it: headed by the title (and, with
+        ``context``, by the sentence before it)."""
+        return in_context(title, self.previous, self.text) if context else titled(title, self.text)
 
 
 def squad_groups(
@@ -41,6 +47,7 @@ def squad_groups(
     *,
     after: int | Sequence[int] = 0,
     low_overlap: float = 0.0,
+    context: bool = False,
 ) -> list[Group]:
     """One group per answerable question of the SQuAD file at ``path`` (at most ``limit``,
     sampled with ``seed``); questions whose answer start falls outside every sentence are left out.
@@ -51,9 +58,10 @@ def squad_groups(
     ``low_overlap`` is the share of the sample drawn from the questions sharing the fewest words
     with their answer sentence (the lower half by ``question_overlap``): people word their
     questions their own way, and SQuAD's were mostly written beside the paragraph.
+    ``context``: each sentence headed by the one before it too (``qa.text.in_context``).
     """
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    groups = [g for article in data["data"] for g in _article_groups(article)]
+    groups = [g for article in data["data"] for g in _article_groups(article, context)]
     for earlier in [after] if isinstance(after, int) else after:
         if earlier:
             seen = set(map(id, random.Random(seed).sample(groups, min(earlier, len(groups)))))
@@ -71,7 +79,9 @@ def squad_groups(
     return picked
 
 
-def unanswerable_groups(path: Path, questions: Collection[str] | None = None) -> list[Group]:
+def unanswerable_groups(
+    path: Path, questions: Collection[str] | None = None, context: bool = False
+) -> list[Group]:
     """One group without positives per unanswerable question (``is_impossible``) of the SQuAD
     v2.0 file at ``path`` (those whose id is in ``questions``, when given): the sentences of its
     paragraph, which it was written to look answerable from, most alike first, then the article's
@@ -89,7 +99,7 @@ def unanswerable_groups(path: Path, questions: Collection[str] | None = None) ->
                     continue
                 negatives = _negatives(qa["question"], p, sentences, idf, ())
                 groups.append(
-                    Group(qa["question"], (), tuple(titled(title, s.text) for s in negatives))
+                    Group(qa["question"], (), tuple(s.shown(title, context) for s in negatives))
                 )
     return groups
 
@@ -106,10 +116,18 @@ def _article_sentences(article: dict) -> tuple[str, list[_Sentence], dict[str, f
     """An article's title, its paragraphs' sentences and their terms' IDF within the article."""
     title = str(article.get("title", "")).replace("_", " ")
     sentences = [
-        _Sentence(p, start, end, context[start:end], frozenset(content_terms(context[start:end])))
+        _Sentence(
+            p,
+            start,
+            end,
+            context[start:end],
+            frozenset(content_terms(context[start:end])),
+            context[spans[i - 1][0] : spans[i - 1][1]] if i else "",
+        )
         for p, paragraph in enumerate(article["paragraphs"])
         for context in [paragraph["context"]]
-        for start, end in split_sentences(context)
+        for spans in [split_sentences(context)]
+        for i, (start, end) in enumerate(spans)
     ]
     df: dict[str, int] = {}
     for s in sentences:
@@ -137,24 +155,25 @@ def _negatives(
     return [*same[:SAME_PARAGRAPH], *others[:SAME_ARTICLE]]
 
 
-def _article_groups(article: dict) -> Iterator[Group]:
+def _article_groups(article: dict, context: bool) -> Iterator[Group]:
     title, sentences, idf = _article_sentences(article)
     for p, paragraph in enumerate(article["paragraphs"]):
         for qa in paragraph["qas"]:
             if qa.get("is_impossible") or not qa.get("answers"):
                 continue
-            group = _group(title, paragraph["context"], qa, p, sentences, idf)
+            group = _group(title, paragraph["context"], qa, p, sentences, idf, context)
             if group is not None:
                 yield group
 
 
 def _group(
     title: str,
-    context: str,
+    text: str,
     qa: dict,
     paragraph: int,
     sentences: Sequence[_Sentence],
     idf: dict[str, float],
+    context: bool,
 ) -> Group | None:
     answer = qa["answers"][0]
     start = int(answer["answer_start"])
@@ -165,12 +184,14 @@ def _group(
         return None
     negatives = _negatives(qa["question"], paragraph, sentences, idf, positives)
     # An answer that runs over a sentence break: the sentences it spans, read as one.
-    positive = context[positives[0].start : positives[-1].end]
-    headed = titled(title, positive)
+    positive = text[positives[0].start : positives[-1].end]
+    headed = (
+        in_context(title, positives[0].previous, positive) if context else titled(title, positive)
+    )
     shift = len(headed) - len(positive) - positives[0].start
     return Group(
         qa["question"],
         (headed,),
-        tuple(titled(title, s.text) for s in negatives),
+        tuple(s.shown(title, context) for s in negatives),
         answer=(start + shift, end + shift),
     )
