@@ -128,6 +128,9 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, help="stop training after this long (no limit)")
     args = parser.parse_args()
 
+    if args.context and args.distill_layers:
+        # A student is saved reading sentences alone (qa.train.distillation).
+        parser.error("--context does not apply to --distill-layers")
     if args.train_squad and not args.mix_only:
         train_on_squad_file(args)  # needs no index: it groups the file's own sentences
     titles = article_titles(args.squad)
