@@ -82,6 +82,15 @@ def load_settings(settings: Settings) -> dict[str, Any]:
     return {k: v for k, v in build_settings(settings).items() if k not in SERVABLE_ANYWAY}
 
 
+def older_text_rules(manifest: dict[str, Any]) -> str | None:
+    """What to tell when a build's sentences were cut by other text rules than this version's
+    (``qa.ingest.TEXT_RULES``); None when they are this version's."""
+    built = recorded_settings(manifest)["text_rules"]
+    if built == TEXT_RULES:
+        return None
+    return f"split into sentences by text rules {built}, now {TEXT_RULES}: `qa index` re-splits it"
+
+
 @dataclass(frozen=True)
 class BuildReport:
     """What ``build_index`` did: ``built`` is False when the index was already up to date."""
@@ -414,3 +423,8 @@ def check_index(settings: Settings) -> list[SourceChange]:
     manifest = IndexStore(settings.index_dir).manifest()
     corpus = corpus_of(settings)
     return changed_sources(corpus, manifest.get("sources", {}))
+
+
+def check_text_rules(settings: Settings) -> str | None:
+    """``older_text_rules`` of the live build (``qa index --check``)."""
+    return older_text_rules(IndexStore(settings.index_dir).manifest())

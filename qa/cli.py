@@ -104,15 +104,21 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from qa.build import build_index, check_index
+    from qa.build import build_index, check_index, check_text_rules
 
     settings = _settings(args)
     if args.check:
         stale = check_index(settings)
+        older_rules = check_text_rules(settings)
         for change in stale:
             print(f"{change.change}: {change.path}")
-        print(f"{len(stale)} corpus files changed since the build" if stale else "up to date")
-        return 1 if stale else 0
+        if stale:
+            print(f"{len(stale)} corpus files changed since the build")
+        if older_rules:
+            print(f"the index was {older_rules}")
+        if not stale and not older_rules:
+            print("up to date")
+        return 1 if stale or older_rules else 0
     embed_step = None
     if args.ray or args.ray_address:
         from qa.ray_build import RayEmbedStep

@@ -11,11 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from qa.build import BuildReport, build_index, default_embedder, load_settings
+from qa.build import (
+    BuildReport,
+    build_index,
+    default_embedder,
+    load_settings,
+    older_text_rules,
+)
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.errors import CorpusError, DocumentNotFound, IndexMismatch, InvalidRequest
-from qa.ingest import TEXT_RULES
 from qa.ingest.cleaning import display_form
 from qa.read.answer import Evidence, Reader, TermStats
 from qa.read.language import (
@@ -30,7 +35,7 @@ from qa.read.reranker import fitted_reader_model, load_cross_encoder
 from qa.read.retrieval import retriever_for
 from qa.runtime import CROSS_ENCODER, available_cores, encoder_runtime, set_inference_threads
 from qa.schema import Answer, DocumentSummary, Hit
-from qa.store import IndexStore, LocalSearch, SourceChange, changed_sources, recorded_settings
+from qa.store import IndexStore, LocalSearch, SourceChange, changed_sources
 from qa.store.dense import set_search_threads
 from qa.store.milvus import MilvusSearch
 
@@ -129,15 +134,10 @@ class QAPipeline:
         loaded = IndexStore.of(settings).load(load_settings(settings))
         self.manifest = loaded.manifest
         self.folder = loaded.folder
-        built_rules = recorded_settings(self.manifest)["text_rules"]
-        if built_rules != TEXT_RULES:
-            log.warning(
-                "qa: the index in %s was split into sentences by older rules (%s, now %s); "
-                "`qa index` re-splits it",
-                settings.index_dir,
-                built_rules,
-                TEXT_RULES,
-            )
+        # Served as it is (its sentences match its vectors and offsets), but said.
+        self.older_rules = older_text_rules(self.manifest)
+        if self.older_rules:
+            log.warning("qa: the index in %s was %s", settings.index_dir, self.older_rules)
         if self.manifest.get("model_dim") != embedder.dim:
             raise IndexMismatch(
                 f"the index in {settings.index_dir} holds {self.manifest.get('model_dim')}-dimensional "
@@ -281,11 +281,13 @@ class QAPipeline:
         return changed_sources(Path(corpus), self.manifest.get("sources", {}))
 
     def health(self) -> dict[str, Any]:
-        """Status, counts, stale corpus files, skipped files and a summary of the manifest."""
+        """Status, counts, stale corpus files (and older text rules), skipped files and a
+        summary of the manifest."""
         stale = self.stale()
         return {
-            "status": "stale" if stale else "ok",
+            "status": "stale" if stale or self.older_rules else "ok",
             "stale": [change.to_dict() for change in stale],
+            "text_rules": self.older_rules,
             "skipped": self.manifest.get("skipped", []),
             "documents": len(self._documents),
             "chunks": self._n_chunks,

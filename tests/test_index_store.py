@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from corpora import write_corpus
 
+from qa.build import check_text_rules
 from qa.config import Settings
 from qa.errors import IndexMismatch, IndexUnavailable
 from qa.ingest import TEXT_RULES
@@ -325,14 +326,21 @@ def test_an_index_split_by_older_rules_is_served_until_the_next_build_resplits_i
     write_manifest(folder, manifest)
     with caplog.at_level("WARNING"):
         pipeline = QAPipeline.load(settings)
-    assert "older rules" in caplog.text and "qa index" in caplog.text
+    said = f"split into sentences by text rules 1, now {TEXT_RULES}: `qa index` re-splits it"
+    assert said in caplog.text
     assert "Tides" in pipeline.search("tides", top_k=1)[0].chunk.text
+    health = pipeline.health()
+    assert (health["status"], health["stale"], health["text_rules"]) == ("stale", [], said)
+    assert check_text_rules(settings) == said  # `qa index --check` prints it and exits 1
+
     report = build_index(settings, progress=False)
     assert report.built and (report.added, report.unchanged) == (2, 0)
     assert read_manifest(settings.index_dir)["settings"]["text_rules"] == TEXT_RULES
     caplog.clear()
-    QAPipeline.load(settings)
-    assert "older rules" not in caplog.text
+    health = QAPipeline.load(settings).health()
+    assert "text rules" not in caplog.text
+    assert (health["status"], health["text_rules"]) == ("ok", None)
+    assert check_text_rules(settings) is None
 
 
 def test_query_settings_do_not_need_a_rebuild(tiny_settings: Settings) -> None:
