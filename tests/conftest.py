@@ -97,3 +97,44 @@ def live_server(seed_settings: Settings, tmp_path_factory: pytest.TempPathFactor
     env = {"QA_INDEX_DIR": str(seed_settings.index_dir), "QA_CORPUS": str(seed_settings.corpus)}
     with serving(env, tmp_path_factory.mktemp("server") / "server.log") as server:
         yield server.url
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A four-layer BERT with random weights and heads, in a cross-encoder folder: the real
+    tokenizer, so pairs are tokenized as in training; small enough to train in a test.
+    """
+    import json
+    import shutil
+
+    import numpy as np
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from qa.read.reranker import HEAD_FILE, PACKAGED
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-cross-encoder")
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    BertModel(config).save_pretrained(str(folder))
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(PACKAGED / name, folder / name)
+    rng = np.random.default_rng(0)
+    head = {
+        "weight": rng.normal(0, 4, 32).tolist(),
+        "bias": 0.5,
+        "span_weight": rng.normal(0, 0.5, (2, 32)).tolist(),
+        "span_bias": [0.0, 0.0],
+        "provenance": {"base": "random, for tests"},
+    }
+    (folder / HEAD_FILE).write_text(json.dumps(head), encoding="utf-8")
+    return folder

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,6 @@ import torch
 import qa
 from qa.read.reader_model import ReaderModel
 from qa.read.reranker import (
-    HEAD_FILE,
     PACKAGED,
     PACKAGED_FAST,
     CrossEncoder,
@@ -57,37 +55,8 @@ GROUPS = [
 
 
 @pytest.fixture(scope="module")
-def tiny_teacher(tmp_path_factory) -> Path:
-    """A four-layer BERT with random weights and heads, in a cross-encoder folder: the real
-    tokenizer, so the pairs are tokenized as in training.
-    """
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("teacher")
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=4,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
-    BertModel(config).save_pretrained(str(folder))
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(PACKAGED / name, folder / name)
-    rng = np.random.default_rng(0)
-    head = {
-        "weight": rng.normal(0, 4, 32).tolist(),
-        "bias": 0.5,
-        "span_weight": rng.normal(0, 0.5, (2, 32)).tolist(),
-        "span_bias": [0.0, 0.0],
-        "provenance": {"base": "random, for tests"},
-    }
-    (folder / HEAD_FILE).write_text(json.dumps(head), encoding="utf-8")
-    return folder
+def tiny_teacher(tiny_cross_encoder: Path) -> Path:
+    return tiny_cross_encoder
 
 
 def test_keep_layers_copies_only_the_chosen_layers(tiny_teacher: Path) -> None:

@@ -531,16 +531,26 @@ def test_squad_groups_with_context_head_each_sentence_with_the_one_before_it(tmp
     assert group.negatives[2] == "Golden Gate. The bay is cold. Fog covers the bridge in summer."
 
 
-def test_a_cross_encoder_trained_with_context_says_so_in_its_folder(tmp_path) -> None:
+def test_training_with_context_writes_a_model_the_reader_shows_context(
+    tiny_cross_encoder, tmp_path
+) -> None:
     import json
 
-    for f in PACKAGED.iterdir():
-        (tmp_path / f.name).symlink_to(f)
-    head = json.loads((PACKAGED / "head.json").read_text(encoding="utf-8"))
-    (tmp_path / "head.json").unlink()
-    (tmp_path / "head.json").write_text(json.dumps({**head, "context_sentences": 1}))
-    assert CrossEncoder(tmp_path).context_sentences == 1
-    assert CrossEncoder(PACKAGED).context_sentences == 0
+    from qa.train.reranker_training import TrainingConfig, train
+    from qa.train.squad_groups import squad_groups
+
+    groups = squad_groups(_bridge_squad(tmp_path), context=True)
+    config = TrainingConfig(group_size=3, groups_per_step=1, pointwise=0.5, span=1.0)
+    train(groups, tiny_cross_encoder, tmp_path / "plain", config, log=lambda _: None)
+    with_context = TrainingConfig(**{**config.__dict__, "context_sentences": 1})
+    train(groups, tiny_cross_encoder, tmp_path / "context", with_context, log=lambda _: None)
+    head = json.loads((tmp_path / "context" / "head.json").read_text(encoding="utf-8"))
+    assert head["context_sentences"] == 1
+    assert CrossEncoder(tmp_path / "context").context_sentences == 1
+    assert CrossEncoder(tmp_path / "plain").context_sentences == 0
+    assert "context_sentences" not in json.loads(
+        (tmp_path / "plain" / "head.json").read_text(encoding="utf-8")
+    )
 
 
 def test_a_cross_encoder_with_context_reads_each_sentence_after_the_one_before_it() -> None:
