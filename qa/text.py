@@ -140,6 +140,7 @@ CONTEXT_CHARS = 200
 def in_context(title: str, previous: str, text: str) -> str:
     """A sentence headed by its document's title and the sentence before it (cut to
     ``CONTEXT_CHARS``), as a cross-encoder trained with context reads it; ``text`` always ends it.
+    With no sentence before (or no context read), ``titled(title, text)``.
     """
     previous = previous.strip()
     if len(previous) > CONTEXT_CHARS:

@@ -24,7 +24,7 @@ from qa.read.reader_model import ReaderModel
 from qa.read.related_terms import RelatedTerms
 from qa.runtime import available_cores
 from qa.schema import Citation, Hit, Sentence, page_of
-from qa.text import STOPWORDS, content_terms, in_context, stem, titled, words
+from qa.text import STOPWORDS, content_terms, in_context, stem, words
 
 # Words that shape a question but are not what it is about.
 _QUESTION_FILLER = frozenset(
@@ -328,12 +328,9 @@ class Reader:
         """A sentence as a cross-encoder reads it: headed by its document's title and, with
         ``context`` 1, by the sentence before it in its document (``qa.text.in_context``)."""
         sentence = self._sentences[sid]
-        title = self._title(sentence.doc_id)[0]
-        if not context:
-            return titled(title, sentence.text)
-        before = self._sentences[sid - 1] if sid > 0 else None
+        before = self._sentences[sid - 1] if context and sid > 0 else None
         previous = before.text if before is not None and before.doc_id == sentence.doc_id else ""
-        return in_context(title, previous, sentence.text)
+        return in_context(self._title(sentence.doc_id)[0], previous, sentence.text)
 
     def _evidence(
         self,

@@ -36,6 +36,11 @@ CONTEXT_MAX_TOKENS = 192
 MAX_SPAN_TOKENS = 30  # the longest short answer the span head may pick
 
 
+def max_tokens(context_sentences: int) -> int:
+    """The longest pair a model reads (and is trained on): longer with a sentence of context."""
+    return CONTEXT_MAX_TOKENS if context_sentences else MAX_TOKENS
+
+
 @dataclass(frozen=True)
 class AnswerSpan:
     """Where the span head puts the answer in a passage: ``passage[start:end]``."""
@@ -77,7 +82,7 @@ class CrossEncoder:
         head = json.loads((folder / HEAD_FILE).read_text(encoding="utf-8"))
         # How many sentences before a candidate head it when this model reads it (0 or 1).
         self.context_sentences = int(head.get("context_sentences", 0))
-        limit = CONTEXT_MAX_TOKENS if self.context_sentences else MAX_TOKENS
+        limit = max_tokens(self.context_sentences)
         self._pairs: _PairEncoder | None = None
         if runtime.kind == rt.ONNX:
             try:

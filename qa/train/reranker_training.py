@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.read.reranker import CONTEXT_MAX_TOKENS, HEAD_FILE, MAX_TOKENS, mean_pool
+from qa.read.reranker import HEAD_FILE, MAX_TOKENS, max_tokens, mean_pool
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,9 @@ def train(
         batch, picked = step_batch(
             groups, order, step, config.groups_per_step, config.group_size, rng
         )
-        encoded, offsets = encode_pairs(tokenizer, batch, picked, max_tokens(config))
+        encoded, offsets = encode_pairs(
+            tokenizer, batch, picked, max_tokens(config.context_sentences)
+        )
         hidden = encoder(**encoded).last_hidden_state
         logits = head(mean_pool(hidden, encoded["attention_mask"])).squeeze(-1) * config.scale
         sizes = [len(texts) for texts in picked]
@@ -160,11 +162,6 @@ def train(
         },
         config.context_sentences,
     )
-
-
-def max_tokens(config: TrainingConfig) -> int:
-    """The longest pair the model reads: longer with a sentence of context."""
-    return CONTEXT_MAX_TOKENS if config.context_sentences else MAX_TOKENS
 
 
 def step_batch(

@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.text import content_terms, in_context, split_sentences, titled
+from qa.text import content_terms, in_context, split_sentences
 from qa.train.reranker_training import Group
 
 # Negatives kept per group: same paragraph first, then the article's best lexical matches.
@@ -37,7 +37,7 @@ class _Sentence:
     def shown(self, title: str, context: bool) -> str:
         """The sentence as the cross-encoder reads it: headed by the title (and, with
         ``context``, by the sentence before it)."""
-        return in_context(title, self.previous, self.text) if context else titled(title, self.text)
+        return in_context(title, self.previous if context else "", self.text)
 
 
 def squad_groups(
@@ -185,9 +185,7 @@ def _group(
     negatives = _negatives(qa["question"], paragraph, sentences, idf, positives)
     # An answer that runs over a sentence break: the sentences it spans, read as one.
     positive = text[positives[0].start : positives[-1].end]
-    headed = (
-        in_context(title, positives[0].previous, positive) if context else titled(title, positive)
-    )
+    headed = in_context(title, positives[0].previous if context else "", positive)
     shift = len(headed) - len(positive) - positives[0].start
     return Group(
         qa["question"],
