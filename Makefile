@@ -7,7 +7,7 @@ PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 
 .PHONY: install models index run test lint clean bench-squad bench-squad-v2 bench-seeds reranker reader gate \
-	bench-incremental bench-serve bench-encoders bench-scale
+	bench-incremental bench-serve bench-encoders bench-scale bench-external reader-full
 
 # The CPU build of torch goes in first: installed later by sentence-transformers' dependency on
 # plain `torch`, pip would pull a multi-GB CUDA build instead.
@@ -96,6 +96,15 @@ reranker: install
 		--out qa/models/cross-encoder-fast --reader-model qa/models/cross-encoder-fast/reader_model.json
 	@echo "cross-encoder retrained: refit the answer gates with 'make gate'"
 
+# The cross-encoder trained at full scale (every layer, all of SQuAD v1.1 train, reworded and
+# unanswerable questions too; qa.train.installments), one installment of MINUTES: each call goes
+# on where the last stopped, from the checkpoint in checkpoints/cross-encoder-full (committed
+# between sessions, removed once the run is shipped or dropped). About 5 CPU hours an epoch on
+# 2 cores; `scripts/train_full_reader.py --status` says where it stands.
+MINUTES ?= 150
+reader-full: install
+	$(BIN)/python scripts/train_full_reader.py --minutes $(MINUTES)
+
 # Refit the reader's linear sentence ranker on 3,000 questions of SQuAD v1.1's fit articles (both
 # cross-encoders' reader models share it), then how each cross-encoder's score mixes with it, then
 # both answer gates: about 20 minutes. Run it when the reader's features change.
@@ -129,6 +138,14 @@ bench-seeds: index
 		--out reports/seeds-dev-paraphrase
 	$(BIN)/python scripts/evaluate.py tests/fixtures/seeds-lowoverlap.jsonl --fresh \
 		--out reports/seeds-lowoverlap
+
+# Real papers nobody here wrote: 25 COVID-QA papers and their 387 expert questions (a development
+# set: never train on it), indexed into build/covid-dev25, reported like bench-seeds.
+COVID_DEV ?= ../shared/eval/external/covid-dev25
+bench-external: install
+	$(BIN)/qa index --corpus $(COVID_DEV)/corpus --index-dir build/covid-dev25
+	$(BIN)/python scripts/evaluate.py $(COVID_DEV)/questions.jsonl --index-dir build/covid-dev25 \
+		--fresh --out reports/covid-dev25
 
 # An index update against a full build on SQuAD v1.1 dev: a full build into build/squad-v1.1,
 # then one paragraph changed, added and removed in a copy (each a fresh `qa index` process).

@@ -147,7 +147,9 @@ def _negatives(
     q_terms = frozenset(content_terms(question))
 
     def overlap(s: _Sentence) -> float:
-        return sum(idf.get(t, 0.0) for t in q_terms & s.terms)
+        # Summed in a fixed order: a set's order changes with the process's string hashing,
+        # and float sums with it, which would reorder ties from one run to the next.
+        return sum(idf.get(t, 0.0) for t in sorted(q_terms & s.terms))
 
     own = (s for s in sentences if s.paragraph == paragraph and s not in positives)
     same = sorted(own, key=overlap, reverse=True)
