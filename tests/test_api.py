@@ -101,6 +101,24 @@ def test_document_ids_never_leave_the_corpus(client, path):
     check_schema(response.get_json(), "Error")
 
 
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+SLASHED = [
+    "/api/documents//etc/passwd",
+    "/api/documents/%2Fetc%2Fpasswd",
+    f"/api/documents/{sorted(SEEDS.glob('*.txt'))[0]}",  # an absolute corpus path: "//"
+    "/api//documents",
+    "/api/documents/",
+]
+
+
+@pytest.mark.parametrize("path", SLASHED)
+def test_doubled_slashes_are_a_json_404_not_a_redirect(client, path):
+    response = client.get(path)
+    assert response.status_code == 404, response.headers.get("Location")
+    assert response.mimetype == "application/json"
+    check_schema(response.get_json(), "Error")
+
+
 BAD_ASKS = [
     ({"json": {}}, 400),
     ({"json": {"question": ""}}, 400),

@@ -61,6 +61,10 @@ def create_app(
     an index the app still starts and answers 503 with how to build one.
     """
     app = Flask(__name__, static_folder=STATIC_FOLDER)
+    # Werkzeug answers "//" in a path (/api/documents//etc/passwd, or %2F decoded to "/") with a
+    # 308 redirect and an HTML body, and Flask sends routing redirects past the error handlers.
+    # Unmerged, such a path is a JSON 404 like any other unknown route or document.
+    app.url_map.merge_slashes = False
     app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     if test_config:
         app.config.update(test_config)
