@@ -143,9 +143,15 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _ask(args: argparse.Namespace) -> int:
+    from qa.clients.base import stale_warning
     from qa.pipeline import QAPipeline
 
-    answer = QAPipeline.load(_settings(args)).ask(args.question, args.top_k)
+    pipeline = QAPipeline.load(_settings(args))
+    # The same check as /api/health: a stale index still answers, from the text it holds.
+    warning = stale_warning(pipeline.health())
+    if warning:
+        print(warning, file=sys.stderr)
+    answer = pipeline.ask(args.question, args.top_k)
     print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
     return 0
 

@@ -3,6 +3,7 @@ leftovers of killed builds, stale files, and a server that follows the index on 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -161,6 +162,32 @@ def test_check_and_health_report_files_changed_since_the_build(living: Settings)
     )
     assert result.returncode == 1
     assert "changed: comets.txt" in result.stdout and "3 corpus files changed" in result.stdout
+
+
+def test_ask_and_chat_warn_on_stderr_while_the_index_is_stale(
+    living: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa.chat.terminal import main as chat_main
+    from qa.cli import main as cli_main
+
+    question = "How often does Halley's Comet return?"
+    where = ["--index-dir", str(living.index_dir)]
+    assert cli_main(["ask", question, *where]) == 0
+    assert "stale" not in capsys.readouterr().err
+    assert living.corpus is not None
+    (living.corpus / "comets.txt").write_text("Comets\n\nHalley's Comet is gone.\n", "utf-8")
+    warning = "warning: the index is stale: 1 corpus file changed since it was built"
+
+    assert cli_main(["ask", question, *where]) == 0
+    out, err = capsys.readouterr()
+    assert "76 years" in json.loads(out)["answer"]  # still the indexed text, as /api/health says
+    assert warning in err and "comets.txt (changed)" in err and "run `qa index`" in err
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(question + "\n"))
+    assert chat_main(["--no-build", *where, "--color", "never"]) == 0
+    out, err = capsys.readouterr()
+    assert "76 years" in out
+    assert warning in err and "comets.txt (changed)" in err
 
 
 # --- damage, checksums, leftovers ----------------------------------------------------------------

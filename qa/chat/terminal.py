@@ -20,6 +20,7 @@ from rich.text import Text
 
 from qa.chat import render
 from qa.clients import Client, HttpClient, LocalClient
+from qa.clients.base import stale_warning
 from qa.config import Settings
 from qa.errors import InvalidSetting, QAError, RequestRejected
 from qa.schema import Answer
@@ -237,11 +238,15 @@ def main(argv: list[str] | None = None) -> int:
         if tty:
             err.print(Text("Loading…", style="dim"))
         client = open_client(args, settings)
+        health = client.health()
+        warning = stale_warning(health)  # the server's, or the local index's, /api/health
+        if warning:
+            err.print(Text(warning, style="yellow"))
         session = ChatSession(client, out, err, top_k, settings.max_top_k, json_mode=args.json)
         if not tty:
             return piped(session, sys.stdin)
         session.echo = False
-        render.render_banner(out, client.description, client.health())
+        render.render_banner(out, client.description, health)
         return interactive(session)
     except QAError as exc:  # one line: no index, no corpus, no server, a bad option
         err.print(Text.assemble(("error: ", "bold red"), str(exc)))

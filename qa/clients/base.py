@@ -52,3 +52,29 @@ class Client(Protocol):
     def titles(self) -> dict[str, str]:
         """Document titles by ``doc_id`` (passages carry only the id)."""
         ...
+
+
+_NAMED_CHANGES = 3  # files a stale-index warning names; the rest are counted
+
+
+def stale_warning(health: Mapping[str, Any]) -> str | None:
+    """The line to print on stderr before answers from an index its ``/api/health`` body calls
+    stale (corpus files changed since the build, or older text rules); None when it is current.
+    """
+    if health.get("status") != "stale":
+        return None
+    reasons = []
+    changes = [c for c in health.get("stale") or [] if isinstance(c, Mapping)]
+    if changes:
+        named = ", ".join(f"{c.get('path')} ({c.get('change')})" for c in changes[:_NAMED_CHANGES])
+        if len(changes) > _NAMED_CHANGES:
+            named += f" and {len(changes) - _NAMED_CHANGES} more"
+        files = "file" if len(changes) == 1 else "files"
+        reasons.append(f"{len(changes)} corpus {files} changed since it was built: {named}")
+    if health.get("text_rules"):
+        reasons.append(f"it was {health['text_rules']}")
+    because = "; ".join(reasons) or "it was built from another state of its corpus"
+    return (
+        f"warning: the index is stale: {because}. Answers quote the text as it was indexed; "
+        "run `qa index` to update it"
+    )
