@@ -105,6 +105,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _index(args: argparse.Namespace) -> int:
     from qa.build import build_index, check_index, check_text_rules
+    from qa.store.folder import disk_full, is_disk_full
 
     settings = _settings(args)
     if args.check:
@@ -124,7 +125,17 @@ def _index(args: argparse.Namespace) -> int:
         from qa.ray_build import RayEmbedStep
 
         embed_step = RayEmbedStep(address=settings.ray_address)
-    report = build_index(settings, force=args.force, progress=not args.quiet, embed_step=embed_step)
+    try:
+        report = build_index(
+            settings, force=args.force, progress=not args.quiet, embed_step=embed_step
+        )
+    except OSError as exc:
+        # A full disk outside the build folder's own writes (the lock file, the model cache):
+        # the same one line as within them, never a traceback. Builds switch in atomically, so
+        # whatever was live still is.
+        if not is_disk_full(exc):
+            raise
+        raise disk_full(exc, settings.index_dir) from exc
     if not args.quiet:
         state = "built" if report.built else "up to date"
         print(f"{state}: {report.documents} documents, {report.chunks} chunks in {report.folder}")

@@ -11,6 +11,7 @@ QAError                      base; every message says what to do next
 ├── UpdatesOff               document updates while no admin token is configured (HTTP 403)
 ├── UpdateRefused            an update the corpus cannot take (a SQuAD-file corpus) (HTTP 409)
 ├── RayJobFailed             `qa index --ray`: no Ray cluster at the address, or its job failed
+├── DiskFull                 the disk (or quota) filled while writing a build; the old one stays live
 ├── ClientError              chat or eval could not get what it asked a qa service for
 │   ├── ServerUnreachable    no reply over HTTP: connection refused, timed out, a broken transfer
 │   ├── BadResponse          a reply no working qa server gives: not qa JSON, a 5xx, a 405
@@ -72,6 +73,13 @@ class RayJobFailed(QAError):
     """The Ray cluster could not be reached or the embedding job failed; nothing was written."""
 
     code = "ray_job_failed"
+
+
+class DiskFull(QAError):
+    """No space (or quota) left to write a build: nothing was replaced, the previous index is
+    still the live one."""
+
+    code = "disk_full"
 
 
 class DependencyMissing(QAError):

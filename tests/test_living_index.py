@@ -3,6 +3,7 @@ leftovers of killed builds, stale files, and a server that follows the index on 
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -188,6 +189,67 @@ def test_ask_and_chat_warn_on_stderr_while_the_index_is_stale(
     out, err = capsys.readouterr()
     assert "76 years" in out
     assert warning in err and "comets.txt (changed)" in err
+
+
+# --- a full disk ---------------------------------------------------------------------------------
+
+
+def _short_write(folder: Path) -> None:
+    (folder / "store.json").write_bytes(b"{" * 61408)  # half a file, as a full disk leaves it
+    raise OSError("125952 requested and 61408 written")  # numpy's tofile: no errno
+
+
+def _no_space(folder: Path) -> None:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder / "chunks.npy"))
+
+
+def _faiss_no_space(index: object, path: str) -> None:
+    raise RuntimeError(
+        "Error in void faiss::write_index(const Index*, IOWriter*, int) at index_write.cpp:499: "
+        f"Error: 'ret == (size * 4)' failed: write error in {path}: 4051 != 320000 "
+        "(No space left on device)"
+    )
+
+
+def _over_quota(*args: object, **kwargs: object) -> None:
+    raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT), "/elsewhere/model-cache")
+
+
+@pytest.mark.parametrize("where", ["short write", "no space", "faiss", "over quota"])
+def test_a_full_disk_during_qa_index_is_one_line_and_the_old_index_stays(
+    living: Settings,
+    where: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import faiss
+
+    import qa.build
+    from qa.cli import main as cli_main
+    from qa.store import IndexContents
+
+    before = live_build(living.index_dir)
+    assert living.corpus is not None
+    (living.corpus / "comets.txt").write_text("Comets\n\nHalley's Comet is gone.\n", "utf-8")
+    if where == "short write":
+        monkeypatch.setattr(IndexContents, "save", lambda self, folder: _short_write(folder))
+    elif where == "no space":
+        monkeypatch.setattr(IndexContents, "save", lambda self, folder: _no_space(folder))
+    elif where == "faiss":
+        monkeypatch.setattr(faiss, "write_index", _faiss_no_space)
+    else:  # outside the build folder's writes: caught at the command line
+        monkeypatch.setattr(qa.build, "_build", _over_quota)
+
+    assert cli_main(["index", "--quiet", "--index-dir", str(living.index_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("qa: error: the disk is full: the new index could not be written")
+    assert f"the previous index ({before.name}) is unchanged and still served" in err
+    assert live_build(living.index_dir) == before
+    assert [p.name for p in living.index_dir.iterdir() if p.name.startswith(".tmp")] == []
+    pipeline = QAPipeline.load(living)
+    assert "76 years" in pipeline.document_text("comets.txt")
+    assert pipeline.health()["stale"] == [{"path": "comets.txt", "change": "changed"}]
 
 
 # --- damage, checksums, leftovers ----------------------------------------------------------------

@@ -9,6 +9,7 @@ candidates' rows are read.
 
 from __future__ import annotations
 
+import errno
 import math
 import mmap
 import os
@@ -187,7 +188,15 @@ class ChunkIndex:
         return [(int(candidates[i]), float(exact[i])) for i in best]
 
     def save(self, folder: Path, name: str = CHUNK_FILE) -> None:
-        faiss.write_index(self._index, str(folder / name))
+        try:
+            faiss.write_index(self._index, str(folder / name))
+        except RuntimeError as exc:
+            # FAISS says a failed write as "... write error in <file>: 4051 != 320000 (No space
+            # left on device)": raise the OSError it stands for, so a full disk reads as one.
+            code = next((c for c in (errno.ENOSPC, errno.EDQUOT) if os.strerror(c) in str(exc)), 0)
+            if not code:
+                raise
+            raise OSError(code, os.strerror(code), str(folder / name)) from exc
 
     @classmethod
     def load(

@@ -11,9 +11,11 @@ removes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -22,13 +24,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from qa.errors import IndexMismatch, IndexUnavailable
+from qa.errors import DiskFull, IndexMismatch, IndexUnavailable
 from qa.store.sources import sha256_file
 
 MANIFEST = "manifest.json"
 CURRENT = "current"
 LOCK = ".build.lock"
 REBUILD_HINT = "rebuild it with `qa index --force` (or `make index`)"
+# numpy's ndarray.tofile (under np.save) reports a short write without an errno.
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
 
 
 def live_build(index_dir: Path) -> Path | None:
@@ -89,8 +93,10 @@ def write_build(index_dir: Path, write: Callable[[Path], None]) -> Path:
         write(tmp)
         final = index_dir / f"build-{tag}"
         tmp.rename(final)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if is_disk_full(exc):
+            raise disk_full(exc, index_dir) from exc
         raise
     link = index_dir / f".tmp-link-{tag}"
     link.symlink_to(final.name)
@@ -99,6 +105,30 @@ def write_build(index_dir: Path, write: Callable[[Path], None]) -> Path:
         if old != final:
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write that found no space: ENOSPC, EDQUOT (over quota), or numpy's
+    short write ("125952 requested and 61408 written"), which carries no errno."""
+    if not isinstance(exc, OSError):
+        return False
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return exc.errno is None and bool(_SHORT_WRITE.search(str(exc)))
+
+
+def disk_full(exc: OSError, index_dir: Path) -> DiskFull:
+    """The one-line error for a build of ``index_dir`` that ran out of space; says what is live."""
+    live = live_build(index_dir)
+    kept = (
+        f"the previous index ({live.name}) is unchanged and still served"
+        if live is not None
+        else "no index was written"
+    )
+    return DiskFull(
+        f"the disk is full: the new index could not be written in {index_dir} ({exc}); {kept}. "
+        "Free some space and run `qa index` again"
+    )
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
