@@ -34,7 +34,7 @@ from qa.read.related_terms import load_related_terms
 from qa.read.reranker import fitted_reader_model, load_cross_encoder
 from qa.read.retrieval import retriever_for
 from qa.runtime import CROSS_ENCODER, available_cores, encoder_runtime, set_inference_threads
-from qa.schema import Answer, DocumentSummary, Hit
+from qa.schema import Answer, DocumentSummary, Hit, RankedAnswer
 from qa.store import IndexStore, LocalSearch, SourceChange, changed_sources
 from qa.store.dense import set_search_threads
 from qa.store.milvus import MilvusSearch
@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 # lowest-overlap tercile .662 -> .667, at the same latency (the cross-encoder still rereads only
 # the linear model's best 5 sentences; rereading 10 lost .009 and doubled its cost).
 ANSWER_DEPTH = 10
+# Answers one question may ask for (``ask``'s ``answers``): each past the first costs a reread.
+MAX_ANSWERS = 10
 
 
 def ensure_index(settings: Settings, *, progress: bool = True) -> BuildReport | None:
@@ -184,14 +186,16 @@ class QAPipeline:
         """Confidence below which the pipeline abstains (settings, else the reader model's)."""
         return self._reader.threshold
 
-    def ask(self, question: str, top_k: int | None = None) -> Answer:
-        """Answer ``question`` with quotes from the documents, or abstain."""
+    def ask(self, question: str, top_k: int | None = None, answers: int | None = 1) -> Answer:
+        """Answer ``question`` with quotes from the documents, or abstain; with ``answers`` > 1,
+        other possible answers too (``Answer.others``, up to ``answers - 1``)."""
         question = self._check_question(question)
         k = self._check_top_k(top_k)
+        n = self._check_answers(answers)
         with self._in_flight.one():
-            return self._answer(question, k)
+            return self._answer(question, k, n)
 
-    def _answer(self, question: str, k: int) -> Answer:
+    def _answer(self, question: str, k: int, answers: int = 1) -> Answer:
         started = time.perf_counter()
         language = non_english_language(question)
         if language is not None:
@@ -202,7 +206,9 @@ class QAPipeline:
         if looks_like_search_terms(question):
             return _not_read(question, SEARCH_TERMS_MESSAGE, started, tuple(hits[:k]))
         width = self._in_flight.width()
-        reading = self._reader.read(question, vector, hits[:ANSWER_DEPTH], width=width)
+        reading = self._reader.read(
+            question, vector, hits[:ANSWER_DEPTH], width=width, answers=answers
+        )
         done = time.perf_counter()
         return Answer(
             question=question,
@@ -214,6 +220,10 @@ class QAPipeline:
             citations=reading.citations,
             hits=tuple(hits[:k]),
             closest=display_form(reading.closest) if reading.closest is not None else None,
+            others=tuple(
+                RankedAnswer(display_form(o.text or ""), o.short_answer, o.confidence, o.citations)
+                for o in reading.others
+            ),
             timings_ms={
                 "retrieve": (retrieved - started) * 1000,
                 "answer": (done - retrieved) * 1000,
@@ -333,6 +343,17 @@ class QAPipeline:
         if not any(ch.isalnum() for ch in cleaned):
             raise InvalidRequest(f"'{what}' has no words, only punctuation, symbols or emoji")
         return cleaned
+
+    def _check_answers(self, answers: object) -> int:
+        if answers is None:
+            return 1
+        if (
+            isinstance(answers, bool)
+            or not isinstance(answers, int)
+            or not 1 <= answers <= MAX_ANSWERS
+        ):
+            raise InvalidRequest(f"'answers' must be an integer from 1 to {MAX_ANSWERS}")
+        return answers
 
     def _check_top_k(self, top_k: object) -> int:
         if top_k is None:

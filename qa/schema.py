@@ -172,6 +172,35 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class RankedAnswer:
+    """One of several answers to a question (``POST /api/ask``'s ``answers``): a quote, its
+    short answer, how sure the service is of it, and where it comes from."""
+
+    text: str
+    short_answer: str | None
+    confidence: float
+    citations: tuple[Citation, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.text,
+            "short_answer": self.short_answer,
+            "confidence": round(self.confidence, 4),
+            "citations": [c.to_dict() for c in self.citations],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RankedAnswer:
+        short = data.get("short_answer")
+        return cls(
+            text=str(data["answer"]),
+            short_answer=None if short is None else str(short),
+            confidence=float(data["confidence"]),
+            citations=tuple(Citation.from_dict(c) for c in data["citations"]),
+        )
+
+
+@dataclass(frozen=True)
 class Answer:
     """What the service says to a question; ``text`` is None when it abstains.
 
@@ -193,6 +222,16 @@ class Answer:
     # False only for an answer read back from a server too old to say what came closest (no
     # "closest" key): to_dict() leaves the key out again, so "unknown" stays apart from "none".
     closest_known: bool = True
+    # Other possible answers after this one, best first, when several were asked for.
+    others: tuple[RankedAnswer, ...] = ()
+
+    @property
+    def answers(self) -> tuple[RankedAnswer, ...]:
+        """Every answer, this one first; none when it abstains."""
+        if not self.answerable or self.text is None:
+            return ()
+        first = RankedAnswer(self.text, self.short_answer, self.confidence, self.citations)
+        return (first, *self.others)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of ``POST /api/ask``."""
@@ -205,6 +244,7 @@ class Answer:
             "message": self.message,
             "closest": self.closest,
             "citations": [c.to_dict() for c in self.citations],
+            "answers": [a.to_dict() for a in self.answers],
             "passages": [h.to_dict() for h in self.hits],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
@@ -216,11 +256,12 @@ class Answer:
     def from_dict(cls, data: Mapping[str, Any]) -> Answer:
         """Read the JSON of ``POST /api/ask`` back into the record it was written from (a client's
         side of the HTTP edge); ``ValueError`` if it is not that shape. ``short_answer``,
-        ``message``, ``closest`` and ``timings_ms`` may be absent (older servers).
+        ``message``, ``closest``, ``answers`` and ``timings_ms`` may be absent (older servers).
         """
         try:
             text, short = data["answer"], data.get("short_answer")
             message, closest = data.get("message"), data.get("closest")
+            others = tuple(RankedAnswer.from_dict(a) for a in (data.get("answers") or [])[1:])
             return cls(
                 question=str(data["question"]),
                 answerable=bool(data["answerable"]),
@@ -233,6 +274,7 @@ class Answer:
                 message=None if message is None else str(message),
                 closest=None if closest is None else str(closest),
                 closest_known="closest" in data,
+                others=others,
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(

@@ -172,6 +172,29 @@ def test_offsets_are_code_points_and_ids_keep_slashes(page: Any):
     expect(page.get_by_label("Question")).to_be_focused()
 
 
+def test_other_possible_answers_show_under_the_first(page: Any, live_server: str):
+    from playwright.sync_api import expect
+
+    question = "What did Russia threaten to do about missile defence?"
+    body = requests.post(f"{live_server}/api/ask", json={"question": question}, timeout=60).json()
+    others = body["answers"][1:]
+    assert others, "the server gives other possible answers by default"
+    ask(page, question)
+    expect(page.locator("#others-block")).to_be_visible(timeout=60_000)
+    expect(page.locator("#others-block h3")).to_have_text("Other possible answers")
+    items = page.locator("#others > li")
+    expect(items).to_have_count(len(others))
+    for i, other in enumerate(others):
+        expect(items.nth(i)).to_contain_text(f"confidence {other['confidence']:.2f}")
+        cite = other["citations"][0]
+        expect(items.nth(i).locator(".source-link")).to_have_text(f"[{i + 2}] {cite['title']}")
+    # Its citation opens the document with that answer's quote highlighted.
+    items.nth(0).locator(".source-link").click()
+    expect(page.locator("#document-text mark.cited")).to_have_text(
+        others[0]["citations"][0]["quote"]
+    )
+
+
 def test_abstention_shows_passages(page: Any, live_server: str):
     from playwright.sync_api import expect
 

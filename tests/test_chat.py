@@ -307,7 +307,7 @@ class FakeBackend:
     def health(self) -> dict[str, Any]:
         return {"documents": 1, "chunks": 1}
 
-    def ask(self, question: str, top_k: int) -> Answer:
+    def ask(self, question: str, top_k: int, answers: int = 1) -> Answer:
         return Answer.from_dict({**self.body, "question": question})
 
     def document(self, doc_id: str) -> Any:

@@ -154,7 +154,7 @@ def test_http_client_asks_with_json_and_reads_the_answer_back() -> None:
     client, session = http_with(FakeResponse(200, data))
     assert client.ask("q", 3) == Answer("q", False, None, None, 0.25, (), ())
     assert session.calls == [
-        ("POST", "http://qa.example:8000/api/ask", {"question": "q", "top_k": 3})
+        ("POST", "http://qa.example:8000/api/ask", {"question": "q", "top_k": 3, "answers": 1})
     ]
 
 

@@ -91,8 +91,9 @@ def test_answer_to_dict_shape(fixture_pipeline: QAPipeline) -> None:
     data = fixture_pipeline.ask("Who decoded the waggle dance?", top_k=2).to_dict()
     assert set(data) == {
         "question", "answerable", "answer", "short_answer", "confidence", "message", "closest",
-        "citations", "passages", "timings_ms",
+        "citations", "answers", "passages", "timings_ms",
     }  # fmt: skip
+    assert len(data["answers"]) == 1  # the pipeline gives one unless asked for more
     assert data["message"] is None
     assert data["answerable"] is True and data["short_answer"] == "Karl von Frisch"
     assert set(data["citations"][0]) == {"n", "doc_id", "title", "start", "end", "quote", "page"}

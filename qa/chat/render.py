@@ -151,6 +151,24 @@ def render_answer(
         indented(console, Text("“" + collapse(cite.quote) + "”", style="italic"), 6)
 
 
+def render_others(console: Console, answer: Answer) -> None:
+    """The other possible answers after the first, numbered from 2, each with its source."""
+    console.print(Text(f"Other possible answers to: {answer.question}", style="bold"))
+    for n, other in enumerate(answer.others, start=2):
+        head = Text(f"{n}. ", style="bold cyan")
+        if other.short_answer:
+            head.append(other.short_answer, style="bold green")
+            head.append("  ")
+        head.append(f"(confidence {other.confidence:.2f})", style="dim")
+        console.print(head)
+        indented(
+            console, highlighted(other.text, find_span(other.text, other.short_answer), console), 3
+        )
+        for cite in other.citations:
+            label = source_label(n, cite.title, cite.doc_id, cite.start, cite.end, cite.page)
+            indented(console, label, 3)
+
+
 def render_abstention(console: Console, answer: Answer, titles: dict[str, str]) -> None:
     """The reader declined: say so plainly and show what came closest."""
     if answer.message:  # declined for a reason other than the documents, such as the language
@@ -206,6 +224,7 @@ def context_window(text: str, start: int, end: int, radius: int) -> tuple[int, i
 HELP = [
     ("/k N", "retrieve N passages per question (now {k})"),
     ("/sources", "show the passages behind the last answer"),
+    ("/more", "other possible answers to the last question"),
     ("/open N", "show cited document N around the quote, highlighted"),
     ("/help", "this list"),
     ("/quit", "leave (Ctrl-D and Ctrl-C work too)"),

@@ -26,6 +26,8 @@ from qa.errors import InvalidSetting, QAError, RequestRejected
 from qa.schema import Answer
 
 PROMPT = "qa> "
+# Answers asked for each question: the first is shown, ``/more`` shows the others.
+ANSWERS = 3
 HISTORY_FILE = Path("~/.qa_chat_history")
 
 
@@ -60,7 +62,7 @@ class ChatSession:
     def ask(self, question: str) -> None:
         """Ask and show the answer; a refused question is reported, not fatal."""
         try:
-            answer = self.client.ask(question, self.top_k)
+            answer = self.client.ask(question, self.top_k, ANSWERS)
         except RequestRejected as exc:
             self.failures += 1
             self.error(str(exc))
@@ -85,6 +87,8 @@ class ChatSession:
             self.set_k(arg)
         elif name == "/sources":
             self.sources()
+        elif name == "/more":
+            self.more()
         elif name == "/open":
             self.open(arg)
         else:
@@ -105,6 +109,16 @@ class ChatSession:
             return
         self.out.print(Text(f"Passages for: {self.last.question}", style="bold"))
         render.render_passages(self.out, self.last.hits, self.titles())
+
+    def more(self) -> None:
+        """``/more``: the other possible answers to the last question."""
+        if self.last is None:
+            self.error("no answer yet; ask a question first")
+            return
+        if not self.last.others:
+            self.out.print(Text("No other possible answers to the last question.", style="dim"))
+            return
+        render.render_others(self.out, self.last)
 
     def open(self, arg: str) -> None:
         """``/open N``: citation N's document around the quote, highlighted in place."""

@@ -41,8 +41,9 @@ class Client(Protocol):
         """The ``GET /api/health`` body: status, counts, the index manifest summary."""
         ...
 
-    def ask(self, question: str, top_k: int) -> Answer:
-        """The answer to one question, with ``top_k`` passages."""
+    def ask(self, question: str, top_k: int, answers: int = 1) -> Answer:
+        """The answer to one question, with ``top_k`` passages and, with ``answers`` > 1, up
+        to ``answers - 1`` other possible answers (``Answer.others``)."""
         ...
 
     def document(self, doc_id: str) -> DocumentText:

@@ -28,9 +28,9 @@ class HttpClient:
         """``GET /api/health``; also the first check that a qa server is there at all."""
         return self._get("/api/health")
 
-    def ask(self, question: str, top_k: int) -> Answer:
+    def ask(self, question: str, top_k: int, answers: int = 1) -> Answer:
         """``POST /api/ask``, read back into an ``Answer``."""
-        body = self._post("/api/ask", {"question": question, "top_k": top_k})
+        body = self._post("/api/ask", {"question": question, "top_k": top_k, "answers": answers})
         try:
             return Answer.from_dict(body)
         except ValueError as exc:

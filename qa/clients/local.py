@@ -40,10 +40,10 @@ class LocalClient:
         """The pipeline's health summary, as the server would give it."""
         return dict(self.pipeline.health())
 
-    def ask(self, question: str, top_k: int) -> Answer:
+    def ask(self, question: str, top_k: int, answers: int = 1) -> Answer:
         """Ask the pipeline; a question it will not take is ``RequestRejected``."""
         try:
-            return self.pipeline.ask(question, top_k)
+            return self.pipeline.ask(question, top_k, answers)
         except InvalidRequest as exc:
             raise RequestRejected(str(exc), detail=f"{exc.code}: {exc}") from exc
 

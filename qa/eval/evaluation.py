@@ -199,6 +199,9 @@ class Judgement:
     # abstention whose response did not say what came closest).
     baseline_top_sentence_hit: bool | None = None  # the top passage's best sentence, for the reader
     baseline_never_abstain_hit: bool | None = None  # answer or closest quote, for the answer gate
+    # Whether any of the first three answers (the API's "answers") holds a gold answer; None: the
+    # response gave no "answers" (an older server or record).
+    answer_hit_at_3: bool | None = None
 
     @property
     def answered(self) -> bool:
@@ -248,7 +251,15 @@ def judge(
         overlap=overlap,
         baseline_top_sentence_hit=contains_answer(top_sentence(question, response), golds),
         baseline_never_abstain_hit=never_abstain_hit(abstained, answer, response, golds),
+        answer_hit_at_3=_hit_among(response, golds, 3),
     )
+
+
+def _hit_among(response: dict[str, Any], golds: Sequence[str], n: int) -> bool | None:
+    """Whether one of the first ``n`` answers holds a gold answer; None without ``answers``."""
+    if "answers" not in response:
+        return None
+    return any(contains_answer(a.get("answer"), golds) for a in response["answers"][:n])
 
 
 def failed(
@@ -444,6 +455,9 @@ def aggregate(
         },
         "answer": {
             "hit": _mean(float(j.answer_hit) for j in answerable),
+            "hit@3": _mean(
+                float(j.answer_hit_at_3) for j in answerable if j.answer_hit_at_3 is not None
+            ),
             "hit_when_answered": _mean(float(j.answer_hit) for j in answered_ok),
             "em_answered": _mean(j.exact_match for j in answered_ok),
             "f1_answered": _mean(j.f1 for j in answered_ok),

@@ -12,6 +12,7 @@ from qa.errors import BaselineError
 # (key in report.json "figures", label, unit): the figures a baseline comparison covers.
 HEADLINE: tuple[tuple[str, str, str], ...] = (
     ("answer.hit", "answer hit", "%"),
+    ("answer.hit@3", "answer hit at 3", "%"),  # any of the first three answers
     ("baselines.top_sentence_answer_hit", "top-sentence baseline answer hit", "%"),
     ("baselines.never_abstain_answer_hit", "never-abstain answer hit", "%"),
     ("retrieval.hit@1", "retrieval hit@1", "%"),

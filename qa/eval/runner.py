@@ -33,6 +33,8 @@ from qa.schema import Answer
 from qa.text import split_sentences
 
 RECORDS = "questions.jsonl"
+# Answers asked for each question: the first is judged as the answer, the three for "hit at 3".
+ANSWERS = 3
 STATE = "run.json"
 _MARKDOWN_SUFFIXES = (".md", ".markdown")  # cleaned as markdown at ingest, so here too
 
@@ -110,7 +112,7 @@ def evaluate_one(q: Question, client: Client, docs: DocumentCache, top_k: int) -
     """Ask one question, judge the answer, and return its ``questions.jsonl`` record."""
     started = time.perf_counter()
     try:
-        answer: Answer = client.ask(q.question, top_k)
+        answer: Answer = client.ask(q.question, top_k, ANSWERS)
     except QAError as exc:
         latency = (time.perf_counter() - started) * 1000
         overlap = question_overlap(q, docs)

@@ -14,7 +14,7 @@ import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -40,6 +40,8 @@ _ANALYSED_SENTENCES = 4096
 _TITLED_DOCUMENTS = 4096
 # Sentences the cross-encoder rereads at least (fewer when the linear ranker keeps fewer).
 _MIN_REREAD = 2
+# Other answers than the first reread at most this many sentences in all.
+_MAX_REREAD = 20
 
 
 class PairScorer(Protocol):
@@ -107,6 +109,34 @@ class Reading:
     # On an abstention, the text it would have quoted had it answered (for the "never abstain"
     # baseline and for showing what came closest); None when it answers.
     closest: str | None = None
+    # Other possible answers when several were asked for, best first, each from other sentences.
+    others: tuple[Reading, ...] = ()
+
+
+# One reread sentence: its evidence, the cross-encoder's logit, where the sentence starts in the
+# text read, and where the span head puts the answer.
+_Pair = tuple[Evidence, float, int, Any]
+
+
+@dataclass(frozen=True)
+class _Reread:
+    """The sentences the cross-encoder has read for a question, in the linear ranking's order."""
+
+    evidence: list[Evidence]  # each read sentence's, scored with the cross-encoder's logit
+    spans: dict[int, tuple[int, int]]  # sentence id -> the span head's answer in it
+    pairs: list[_Pair]
+    ranked: list[Evidence]  # every candidate by linear score: ``pairs`` read its first ones
+
+    @classmethod
+    def of(
+        cls, pairs: list[_Pair], ranked: list[Evidence], weights: Mapping[str, float]
+    ) -> _Reread:
+        spans = {
+            e.sentence_id: (span.start - head, span.end - head)
+            for e, _, head, span in pairs
+            if span is not None
+        }
+        return cls(_reread_evidence(pairs, ranked[0], weights), spans, pairs, ranked)
 
 
 def question_terms(question: str) -> frozenset[str]:
@@ -173,12 +203,20 @@ class Reader:
         self.threshold = default if threshold is None else threshold
 
     def read(
-        self, question: str, question_vector: np.ndarray, hits: Sequence[Hit], *, width: int = 1
+        self,
+        question: str,
+        question_vector: np.ndarray,
+        hits: Sequence[Hit],
+        *,
+        width: int = 1,
+        answers: int = 1,
     ) -> Reading:
         """The best-supported answer to ``question`` from ``hits``, or an abstention.
 
         ``width``: how many sentences the cross-encoder may read at once, on cores no other work
-        is using (the answer is the same whatever it is; only sooner).
+        is using (the answer is the same whatever it is; only sooner). ``answers``: how many
+        answers in all, the best and up to ``answers - 1`` others (``Reading.others``); the
+        best and whether to answer are the same whatever it is.
         """
         q_terms, kind, scored = self._scored(question, question_vector, hits)
         if not scored:
@@ -190,7 +228,8 @@ class Reader:
             confidence = self.model.confidence(confidence_features(best, scored))
             if confidence < self.threshold:
                 return self._abstain(confidence, best, q_terms)
-        reread, spans = self._rerank(question, scored, width)
+        done = self._rerank(question, scored, width)
+        reread = done.evidence
         best = max(reread, key=lambda e: e.score)
         if self.gate is not None:
             # Whether to answer rests on what the cross-encoder read, not only on shared words:
@@ -198,13 +237,75 @@ class Reader:
             confidence = self.gate.confidence(confidence_features(best, reread))
             if confidence < self.threshold:
                 return self._abstain(confidence, best, q_terms)
-        span, text = self._quoted(best.sentence_id, q_terms)
-        learned = spans.get(best.sentence_id)
+        first = self._answered(best, confidence, q_terms, kind, done.spans)
+        if answers <= 1:
+            return first
+        others = self._others(question, first, done, q_terms, kind, answers - 1)
+        return replace(first, others=others)
+
+    def _answered(
+        self,
+        chosen: Evidence,
+        confidence: float,
+        q_terms: frozenset[str],
+        kind: str | None,
+        spans: Mapping[int, tuple[int, int]],
+    ) -> Reading:
+        """The answer quoting ``chosen`` (a neighbour may join), its short answer and citation."""
+        span, text = self._quoted(chosen.sentence_id, q_terms)
+        learned = spans.get(chosen.sentence_id)
         if learned is not None:  # in the quoted text, which may start with a neighbour
-            shift = text.index(self._sentences[best.sentence_id].text)
+            shift = text.index(self._sentences[chosen.sentence_id].text)
             learned = (learned[0] + shift, learned[1] + shift)
         short = short_answer.choose(text, q_terms, kind, learned)
-        return Reading(True, text, short, confidence, (self._cite(span),), best)
+        return Reading(True, text, short, confidence, (self._cite(span),), chosen)
+
+    def _others(
+        self,
+        question: str,
+        first: Reading,
+        done: _Reread,
+        q_terms: frozenset[str],
+        kind: str | None,
+        wanted: int,
+    ) -> tuple[Reading, ...]:
+        """Up to ``wanted`` answers after ``first``, taken best score first, none quoting a
+        sentence an earlier one quotes (more sentences reread until there are enough); each as
+        sure as the gate is of it beside the others read, and given surest first."""
+        assert first.evidence is not None
+        while True:
+            picked = self._distinct(first.evidence.sentence_id, done.evidence, q_terms, wanted)
+            missing = wanted - len(picked)
+            if not missing or len(done.pairs) >= min(len(done.ranked), _MAX_REREAD):
+                break
+            done = self._read_further(question, done, len(done.pairs) + missing)
+        judge = self.gate if self.gate is not None else self.model
+        others = [
+            self._answered(
+                e,
+                judge.confidence(confidence_features(e, done.evidence)),
+                q_terms,
+                kind,
+                done.spans,
+            )
+            for e in picked
+        ]
+        # Shown as a list under the first: surest first (the gate weighs each beside the others).
+        return tuple(sorted(others, key=lambda r: -r.confidence))
+
+    def _distinct(
+        self, first: int, read: Sequence[Evidence], q_terms: frozenset[str], wanted: int
+    ) -> list[Evidence]:
+        """Up to ``wanted`` of ``read``, best score first, none quoting a sentence that the
+        answer quoting sentence ``first`` or an earlier pick quotes."""
+        quoted = set(self._answer_span(first, q_terms))
+        picked = []
+        for e in sorted(read, key=lambda e: -e.score):
+            span = set(self._answer_span(e.sentence_id, q_terms))
+            if len(picked) < wanted and not quoted & span:
+                picked.append(e)
+                quoted |= span
+        return picked
 
     def _abstain(self, confidence: float, best: Evidence, q_terms: frozenset[str]) -> Reading:
         closest = self._quoted(best.sentence_id, q_terms)[1]
@@ -224,7 +325,7 @@ class Reader:
         q_terms, _, scored = self._scored(question, question_vector, hits)
         if not scored:
             return None
-        reread, _ = self._rerank(question, scored)
+        reread = self._rerank(question, scored).evidence
         best = max(reread, key=lambda e: e.score)
         return confidence_features(best, reread), self._quoted(best.sentence_id, q_terms)[1]
 
@@ -245,9 +346,7 @@ class Reader:
         kind = answer_types.expected_type(question)
         return q_terms, kind, self._evidence(question, q_terms, kind, q_vector, hits)
 
-    def _rerank(
-        self, question: str, scored: list[Evidence], width: int = 1
-    ) -> tuple[list[Evidence], dict[int, tuple[int, int]]]:
+    def _rerank(self, question: str, scored: list[Evidence], width: int = 1) -> _Reread:
         """The linear ranker's best ``depth`` sentences, rescored with the cross-encoder, and
         where its span head puts the answer in each (character offsets in the sentence); up to
         ``width`` of them read at once.
@@ -257,24 +356,17 @@ class Reader:
         (held-out SQuAD v1.1, top sentence right: linear .764, reread 5 .778, reread 8 or 15 .781).
         """
         if self.cross_encoder is None:
-            return scored, {}
+            return _Reread(scored, {}, [], [])
         weights = self.model.rerank
-        top = sorted(scored, key=lambda e: -e.score)[: int(weights["depth"])]
+        ranked = sorted(scored, key=lambda e: -e.score)
+        top = ranked[: int(weights["depth"])]
         # Reread best linear score first, and stop once a sentence could not overtake the leader
         # even with the highest logit the cross-encoder gives (its "ceiling"): the ones after it
         # score lower still. Two at least: the gate weighs the chosen one's lead over the
         # runner-up's logit. SQuAD v1.1 calibration fifth: 3.7 pairs a question instead of 5,
         # not one pick or gate verdict changed, confidence moved by 0.006 on average.
         ceiling = float(weights.get("ceiling", math.inf))
-        context = getattr(self.cross_encoder, "context_sentences", 0)
-
-        def read_one(e: Evidence) -> tuple[Evidence, float, int, Any]:
-            text = self.shown_sentence(e.sentence_id, context)
-            head = len(text) - len(self._sentences[e.sentence_id].text)
-            logits, found = self.cross_encoder.read(question, [text], [head])  # type: ignore[union-attr]
-            return e, float(logits[0]), head, found[0]
-
-        read: list[tuple[Evidence, float, int, Any]] = []
+        read: list[_Pair] = []
         leader = -math.inf
         # With cores to spare (width > 1), the next sentences are read while this one is: each
         # pair still runs alone, so the same pairs give the same answer, sooner (a pair read
@@ -289,40 +381,28 @@ class Reader:
             if width > 1:
                 for j in range(i, min(i + width, len(top))):
                     if j not in ahead:
-                        ahead[j] = self._read_ahead.submit(read_one, top[j])
-            item = ahead.pop(i).result() if i in ahead else read_one(e)
+                        ahead[j] = self._read_ahead.submit(self._read_pair, question, top[j])
+            item = ahead.pop(i).result() if i in ahead else self._read_pair(question, e)
             read.append(item)
             leader = max(leader, weights["cross"] * item[1] + weights["linear"] * e.score)
         for unneeded in ahead.values():
             unneeded.cancel()
-        logits = [logit for _, logit, _, _ in read]
-        # Each logit's lead over the best of the others: a sentence the cross-encoder prefers
-        # clearly is surer than one among equals.
-        ordered = sorted(logits, reverse=True)
-        leads = [
-            x - (ordered[1] if x == ordered[0] and len(ordered) > 1 else ordered[0]) for x in logits
-        ]
-        reread = [
-            Evidence(
-                e.sentence_id,
-                weights["cross"] * logit + weights["linear"] * e.score,
-                e.rank,
-                {
-                    **e.features,
-                    "cross": logit,
-                    "cross_margin": lead,
-                    "linear": e.score,
-                    "agree": float(e is top[0]),
-                },
-            )
-            for (e, logit, _, _), lead in zip(read, leads, strict=True)
-        ]
-        spans = {
-            e.sentence_id: (span.start - head, span.end - head)
-            for e, _, head, span in read
-            if span is not None
-        }
-        return reread, spans
+        return _Reread.of(read, ranked, weights)
+
+    def _read_further(self, question: str, done: _Reread, total: int) -> _Reread:
+        """``done`` with the next sentences of its ranking read too, ``total`` in all (other
+        answers than the first need more than the stop in ``_rerank`` reads)."""
+        more = [self._read_pair(question, e) for e in done.ranked[len(done.pairs) : total]]
+        return _Reread.of([*done.pairs, *more], done.ranked, self.model.rerank)
+
+    def _read_pair(self, question: str, e: Evidence) -> _Pair:
+        """The cross-encoder's logit for ``e``'s sentence (as it reads it), where the sentence
+        starts in what it read, and where its span head puts the answer."""
+        context = getattr(self.cross_encoder, "context_sentences", 0)
+        text = self.shown_sentence(e.sentence_id, context)
+        head = len(text) - len(self._sentences[e.sentence_id].text)
+        logits, found = self.cross_encoder.read(question, [text], [head])  # type: ignore[union-attr]
+        return e, float(logits[0]), head, found[0]
 
     def shown_sentence(self, sid: int, context: int = 0) -> str:
         """A sentence as a cross-encoder reads it: headed by its document's title and, with
@@ -461,6 +541,34 @@ class Reader:
         page = page_of(self._page_starts.get(first.doc_id, ()), first.start)
         quote = raw[first.start : last.end]
         return Citation(1, first.doc_id, title, first.start, last.end, quote, page=page)
+
+
+def _reread_evidence(
+    read: Sequence[_Pair], first: Evidence, weights: Mapping[str, float]
+) -> list[Evidence]:
+    """Each reread sentence's evidence: its mixed score, and its logit and lead among ``read``."""
+    logits = [logit for _, logit, _, _ in read]
+    # Each logit's lead over the best of the others: a sentence the cross-encoder prefers
+    # clearly is surer than one among equals.
+    ordered = sorted(logits, reverse=True)
+    leads = [
+        x - (ordered[1] if x == ordered[0] and len(ordered) > 1 else ordered[0]) for x in logits
+    ]
+    return [
+        Evidence(
+            e.sentence_id,
+            weights["cross"] * logit + weights["linear"] * e.score,
+            e.rank,
+            {
+                **e.features,
+                "cross": logit,
+                "cross_margin": lead,
+                "linear": e.score,
+                "agree": float(e is first),
+            },
+        )
+        for (e, logit, _, _), lead in zip(read, leads, strict=True)
+    ]
 
 
 def confidence_features(best: Evidence, scored: Sequence[Evidence]) -> dict[str, float]:

@@ -126,12 +126,17 @@ def page() -> Any:
     return send_from_directory(current_app.static_folder or "static", "index.html")
 
 
+# Answers ``POST /api/ask`` gives when the request does not say ("answers"): the best and two
+# other possible ones, as the page shows them.
+ANSWERS = 3
+
+
 @bp.post("/api/ask")
 def ask() -> Any:
     body = _json_body()
     if "question" not in body:
         raise InvalidRequest("'question' is required")
-    answer = _pipeline().ask(body["question"], body.get("top_k"))
+    answer = _pipeline().ask(body["question"], body.get("top_k"), body.get("answers", ANSWERS))
     return jsonify(answer.to_dict())
 
 

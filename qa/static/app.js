@@ -112,7 +112,9 @@ function renderAnswer(data) {
       item.append(el("p", { class: "quote" }, `“${c.quote.replace(/\s+/g, " ").trim()}”`));
       citations.append(item);
     }
-  } else {
+  }
+  renderOthers(answered ? (data.answers || []).slice(1) : []);
+  if (!answered) {
     $("abstain-confidence").textContent = `(confidence ${data.confidence.toFixed(2)})`;
     // A reason other than the documents (a question not in English) replaces "not found".
     $("abstain-message").textContent = data.message || "";
@@ -124,6 +126,27 @@ function renderAnswer(data) {
   $("passages-details").open = !answered;
   $("passages-details").hidden = !(data.passages || []).length;
   $("result").hidden = false;
+}
+
+// The answers after the first (the API's "answers"), each with its confidence and source.
+function renderOthers(others) {
+  const list = $("others");
+  list.replaceChildren();
+  others.forEach((other, i) => {
+    const item = el("li", { class: "other-answer" });
+    if (other.short_answer) item.append(el("strong", { class: "short" }, other.short_answer), " ");
+    item.append(el("span", { class: "muted small" }, `(confidence ${other.confidence.toFixed(2)})`));
+    const text = el("p", { class: "answer" });
+    fillHighlighted(text, other.answer, findSpan(other.answer, other.short_answer));
+    item.append(text);
+    const sources = el("ul", { class: "citations" });
+    for (const c of other.citations) {
+      sources.append(sourceItem(i + 2, c.title, c.doc_id, c.start, c.end, c.quote, "", c.page));
+    }
+    item.append(sources);
+    list.append(item);
+  });
+  $("others-block").hidden = !others.length;
 }
 
 function renderPassages(passages) {
