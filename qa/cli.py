@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from qa.config import Settings
-from qa.errors import QAError
+from qa.errors import InvalidRequest, QAError
 from qa.serve.options import add_arguments as add_serve_arguments
 
 
@@ -72,10 +72,17 @@ def _parser() -> argparse.ArgumentParser:
     add_serve_arguments(serve)
     serve.set_defaults(run=_serve)
 
-    ask = sub.add_parser("ask", help="answer one question in-process")
+    ask = sub.add_parser("ask", help="answer a question, or a file of them, in-process")
     _index_options(ask)
-    ask.add_argument("question")
+    ask.add_argument("question", nargs="?")
     ask.add_argument("--top-k", type=int)
+    ask.add_argument("--answers", type=int, default=1, help="answers to give (default 1)")
+    ask.add_argument(
+        "--file",
+        type=Path,
+        help="ask each line of this file ('-': standard input) instead; prints one line of "
+        'JSON per question, in order: {"index": i, ...the answer} or {"index": i, "error": ...}',
+    )
     ask.set_defaults(run=_ask)
 
     sub.add_parser("chat", help="interactive terminal chat (see `qa chat --help`)")
@@ -157,14 +164,39 @@ def _ask(args: argparse.Namespace) -> int:
     from qa.clients.base import stale_warning
     from qa.pipeline import QAPipeline
 
+    if (args.question is None) == (args.file is None):
+        raise InvalidRequest("give one question, or --file with one question a line")
     pipeline = QAPipeline.load(_settings(args))
     # The same check as /api/health: a stale index still answers, from the text it holds.
     warning = stale_warning(pipeline.health())
     if warning:
         print(warning, file=sys.stderr)
-    answer = pipeline.ask(args.question, args.top_k)
+    if args.file is not None:
+        return _ask_file(pipeline, args)
+    answer = pipeline.ask(args.question, args.top_k, args.answers)
     print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
     return 0
+
+
+def _ask_file(pipeline, args: argparse.Namespace) -> int:
+    """``qa ask --file``: every non-blank line a question, answered in batches; exit 1 if any
+    question got an error instead of an answer."""
+    from qa.batch import MAX_QUESTIONS, ask_batch
+
+    try:
+        text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QAError(f"cannot read questions from {args.file}: {exc}") from exc
+    questions = [line.strip() for line in text.splitlines() if line.strip()]
+    failed = 0
+    for start in range(0, len(questions), MAX_QUESTIONS):
+        part = questions[start : start + MAX_QUESTIONS]
+        for item in ask_batch(pipeline, part, args.top_k, args.answers):
+            line = item.to_dict()
+            line["index"] += start
+            failed += item.answer is None
+            print(json.dumps(line, ensure_ascii=False), flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -190,8 +190,7 @@ class QAPipeline:
         """Answer ``question`` with quotes from the documents, or abstain; with ``answers`` > 1,
         other possible answers too (``Answer.others``, up to ``answers - 1``)."""
         question = self._check_question(question)
-        k = self._check_top_k(top_k)
-        n = self._check_answers(answers)
+        k, n = self.checked_options(top_k, answers)
         with self._in_flight.one():
             return self._answer(question, k, n)
 
@@ -343,6 +342,11 @@ class QAPipeline:
         if not any(ch.isalnum() for ch in cleaned):
             raise InvalidRequest(f"'{what}' has no words, only punctuation, symbols or emoji")
         return cleaned
+
+    def checked_options(self, top_k: object, answers: object) -> tuple[int, int]:
+        """``ask``'s ``top_k`` and ``answers`` as numbers (defaults filled in); ``InvalidRequest``
+        naming the option when one is out of range."""
+        return self._check_top_k(top_k), self._check_answers(answers)
 
     def _check_answers(self, answers: object) -> int:
         if answers is None:

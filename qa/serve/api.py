@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify, request, send_from_directory
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestTimeout
 
+from qa.batch import ask_batch, checked_questions
 from qa.config import Settings
 from qa.errors import (
     DependencyMissing,
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
 STATIC_FOLDER = str(Path(__file__).resolve().parent.parent / "static")  # qa/static: the page
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # PUT /api/documents/<id>: a whole PDF or DOCX
+MAX_BATCH_BODY_BYTES = 1024 * 1024  # POST /api/ask/batch: 64 questions of up to 2,000 characters
 _STATUS = {
     InvalidRequest: 400,
     NotAuthorized: 401,
@@ -138,6 +140,23 @@ def ask() -> Any:
         raise InvalidRequest("'question' is required")
     answer = _pipeline().ask(body["question"], body.get("top_k"), body.get("answers", ANSWERS))
     return jsonify(answer.to_dict())
+
+
+@bp.post("/api/ask/batch")
+def ask_batch_route() -> Any:
+    """Many questions: one line of JSON per question, in order, each sent when it is ready."""
+    request.max_content_length = MAX_BATCH_BODY_BYTES
+    body = _json_body()
+    if "questions" not in body:
+        raise InvalidRequest("'questions' is required")
+    items = ask_batch(
+        _pipeline(),
+        checked_questions(body["questions"]),
+        body.get("top_k"),
+        body.get("answers", ANSWERS),
+    )
+    lines = (json.dumps(item.to_dict(), ensure_ascii=False) + "\n" for item in items)
+    return current_app.response_class(lines, mimetype="application/x-ndjson")
 
 
 @bp.post("/api/search")

@@ -1,0 +1,82 @@
+"""Many questions at once (``POST /api/ask/batch``, ``qa ask --file``): answered side by side on
+the cores there are, and given back in order, each as soon as it and those before it are ready.
+
+A question the pipeline refuses, or one that fails, gives its error in its place; the others are
+still answered. Only the batch itself, or options that apply to all of it, refuse it whole.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from qa.errors import InvalidRequest, QAError
+from qa.runtime import available_cores
+from qa.schema import Answer
+
+if TYPE_CHECKING:
+    from qa.pipeline import QAPipeline
+
+log = logging.getLogger(__name__)
+MAX_QUESTIONS = 64  # a request's; `qa ask --file` sends a longer file in batches of this many
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One question's place in a batch, and its answer or why it has none."""
+
+    index: int
+    answer: Answer | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A line of ``POST /api/ask/batch``: the answer's JSON, or an ``error`` object."""
+        if self.answer is not None:
+            return {"index": self.index, **self.answer.to_dict()}
+        return {
+            "index": self.index,
+            "error": {"code": self.error_code, "message": self.error_message},
+        }
+
+
+def checked_questions(questions: object) -> list[object]:
+    """``questions`` if it is a list of 1 to ``MAX_QUESTIONS`` items; ``InvalidRequest`` if not
+    (each item is checked as it is asked: a bad one fails alone)."""
+    if not isinstance(questions, list) or not 1 <= len(questions) <= MAX_QUESTIONS:
+        raise InvalidRequest(f"'questions' must be a list of 1 to {MAX_QUESTIONS} questions")
+    return questions
+
+
+def ask_batch(
+    pipeline: QAPipeline, questions: Sequence[object], top_k: object = None, answers: object = 1
+) -> Iterator[BatchItem]:
+    """The answers to ``questions`` in order. The options are checked now (``InvalidRequest``
+    for the whole batch); the questions are asked as the iterator is read."""
+    k, n = pipeline.checked_options(top_k, answers)
+    return _answered(pipeline, list(questions), k, n)
+
+
+def _answered(pipeline: QAPipeline, questions: list[object], k: int, n: int) -> Iterator[BatchItem]:
+    # As many at once as there are cores: each question then reads on one, as under load.
+    pool = ThreadPoolExecutor(max(1, available_cores()), thread_name_prefix="qa-batch")
+    try:
+        futures = [pool.submit(_one, pipeline, i, q, k, n) for i, q in enumerate(questions)]
+        for future in futures:
+            yield future.result()
+    finally:
+        # A reader that stops early (a client gone) leaves the questions not started unasked.
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _one(pipeline: QAPipeline, index: int, question: object, k: int, n: int) -> BatchItem:
+    try:
+        return BatchItem(index, answer=pipeline.ask(question, k, n))  # type: ignore[arg-type]
+    except QAError as exc:
+        return BatchItem(index, error_code=exc.code, error_message=str(exc))
+    except Exception:  # one question's failure is its own: the batch goes on
+        log.exception("question %d of a batch failed", index)
+        return BatchItem(index, error_code="internal_error", error_message="internal server error")
