@@ -7,7 +7,7 @@ PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 
 .PHONY: install models index run test lint clean bench-squad bench-squad-v2 bench-seeds reranker reader gate \
-	bench-incremental bench-serve bench-encoders bench-scale bench-external reader-full
+	bench-incremental bench-serve bench-encoders bench-scale bench-external reader-full bench-batch
 
 # The CPU build of torch goes in first: installed later by sentence-transformers' dependency on
 # plain `torch`, pip would pull a multi-GB CUDA build instead.
@@ -165,6 +165,10 @@ clean:
 BENCH_ARGS ?= --rerankers off,default,fast --idle 200
 bench-serve: index
 	$(BIN)/python scripts/bench_serve.py $(BENCH_ARGS)
+
+# A batch of 64 questions (POST /api/ask/batch) against the same 64 asked one by one, 3 rounds.
+bench-batch: index
+	$(BIN)/python scripts/bench_batch.py
 
 # Encoder throughput and agreement, torch against ONNX Runtime fp32 and int8 (SQuAD sentences).
 bench-encoders: install
