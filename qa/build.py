@@ -15,7 +15,7 @@ from qa import __version__
 from qa.config import DEFAULT_CORPUS, MODEL_NAME, TOKENIZER_NAME, Settings
 from qa.embedding import Embedder, load_embedder
 from qa.errors import CorpusError, IndexUnavailable, InvalidSetting, UpdateRefused
-from qa.ingest import TEXT_RULES, scan_corpus, sha256_text
+from qa.ingest import TEXT_RULES, ReadLimits, scan_corpus, sha256_text
 from qa.ingest.chunking import chunk_corpus
 from qa.runtime import BI_ENCODER, EncoderRuntime, encoder_runtime
 from qa.schema import Document, SkippedFile
@@ -199,7 +199,7 @@ def _build(
     previous = None if force else store.previous(reusable)
     old_manifest, old_pieces = (previous[0], previous[1].pieces()) if previous else ({}, {})
     sources = source_stats(corpus)
-    plan = _plan(corpus, sources, old_manifest, old_pieces, progress)
+    plan = _plan(corpus, sources, old_manifest, old_pieces, progress, ReadLimits.of(settings))
     counts = plan.counts()
 
     # Same documents from the same files: nothing to write. (Same documents from files moved or
@@ -298,6 +298,7 @@ def _plan(
     old_manifest: dict[str, Any],
     old_pieces: dict[str, DocumentPieces],
     progress: bool,
+    limits: ReadLimits,
 ) -> _Plan:
     """Read the corpus, except what the live build already holds as it is: folder files whose
     bytes did not change (a folder document's id is its path) and SQuAD paragraphs whose text did
@@ -315,6 +316,7 @@ def _plan(
         known=known if corpus.is_dir() else (),
         known_texts={doc_id: piece.document.sha256 for doc_id, piece in old_pieces.items()},
         progress=progress,
+        limits=limits,
     )
     documents = {d.doc_id: _stored(d) for d in scanned.documents}
     documents.update({rel: old_pieces[rel].document for rel in scanned.known})

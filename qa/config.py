@@ -64,6 +64,15 @@ class Settings:
     model_cache: Path | None = None
     # Bearer token that turns on PUT/DELETE /api/documents; empty keeps them off.
     admin_token: str = ""
+    # What one document may take to read (qa.ingest.limits.ReadLimits); past any, `qa index`
+    # skips it with the reason and PUT /api/documents answers 413. Megabytes (MiB) its reader
+    # may unpack or parse in memory: a DOCX's parts inflated, a PDF's page contents, an HTML page.
+    max_inflated_mb: int = 100
+    # Characters of text one document may hold (20 million: some 10,000 pages).
+    max_text_chars: int = 20_000_000
+    # Elements (and attributes, in a DOCX's XML) one document's markup may hold: parsed, each
+    # takes 100-300 bytes of memory, from as little as 4 bytes of file ("<p/>").
+    max_markup_nodes: int = 1_000_000
     # How often (seconds) a server looks for a newer build of its index.
     reload_seconds: float = 2.0
     # Where the searchable index lives: "faiss" (FAISS and BM25 files in the index folder) or
@@ -89,6 +98,9 @@ class Settings:
             raise InvalidSetting(
                 f"unknown backend {self.backend!r} (QA_BACKEND): use one of {', '.join(BACKENDS)}"
             )
+        for name in ("max_inflated_mb", "max_text_chars", "max_markup_nodes"):
+            if getattr(self, name) < 1:
+                raise InvalidSetting(f"QA_{name.upper()}={getattr(self, name)} must be at least 1")
         if not _COLLECTION_PREFIX.fullmatch(self.milvus_prefix):
             raise InvalidSetting(
                 f"QA_MILVUS_PREFIX={self.milvus_prefix!r} cannot start a Milvus collection name: "

@@ -5,6 +5,7 @@ QAError                      base; every message says what to do next
 ├── DocumentNotFound         unknown or unsafe document id (HTTP 404)
 ├── CorpusError              the corpus folder or file cannot be read or holds no documents
 │   └── UnreadableFile       one file is skipped: unsupported, binary, empty, encrypted, no text
+│       └── DocumentTooLarge past QA_MAX_INFLATED_MB, _TEXT_CHARS or _MARKUP_NODES (upload: 413)
 ├── InvalidSetting           a setting, QA_* variable or model file qa cannot use (also a ValueError)
 ├── DependencyMissing        the bundled model or offline tokenizer is not installed
 ├── NotAuthorized            a document update without the admin token (HTTP 401)
@@ -49,6 +50,15 @@ class UnreadableFile(CorpusError):
     """One corpus file cannot be indexed; its message is the reason listed for it, not fatal."""
 
     code = "unreadable_file"
+
+
+class DocumentTooLarge(UnreadableFile):
+    """One file would take more to read than a document may: it inflates (a DOCX's parts, a
+    PDF's pages) or parses past ``QA_MAX_INFLATED_MB``, its markup has more nodes than
+    ``QA_MAX_MARKUP_NODES``, or its text more characters than ``QA_MAX_TEXT_CHARS``. Skipped by
+    a build; an upload of it is refused with a 413."""
+
+    code = "document_too_large"
 
 
 class InvalidSetting(QAError, ValueError):

@@ -18,8 +18,8 @@ from typing import Any
 from qa.build import update_corpus
 from qa.config import Settings
 from qa.embedding import Embedder
-from qa.errors import DocumentNotFound, InvalidRequest, UnreadableFile
-from qa.ingest import SUPPORTED_SUFFIXES, TEXT_SUFFIXES, read_document
+from qa.errors import DocumentNotFound, DocumentTooLarge, InvalidRequest, UnreadableFile
+from qa.ingest import SUPPORTED_SUFFIXES, TEXT_SUFFIXES, ReadLimits, read_document
 
 MAX_DOC_ID_CHARS = 255
 
@@ -79,10 +79,11 @@ def put_document(
     """Add or replace the document ``doc_id`` with the file content ``data``.
 
     The content is read as the index would read it first: a file it would skip (binary, empty,
-    no text layer) is a 400 with the reason, and the corpus is left as it was.
+    no text layer) is a 400 with the reason, one past the settings' read limits
+    (``DocumentTooLarge``) a 413, and the corpus is left as it was.
     """
     rel = checked_doc_id(doc_id)
-    _check_readable(rel, data)
+    _check_readable(rel, data, ReadLimits.of(settings))
 
     def change(corpus: Path) -> str:
         target = corpus / rel
@@ -129,11 +130,13 @@ def _result(
     return UpdateResult(doc_id, status, report.documents, report.folder.name, report.seconds)
 
 
-def _check_readable(rel: PurePosixPath, data: bytes) -> None:
+def _check_readable(rel: PurePosixPath, data: bytes, limits: ReadLimits) -> None:
     with tempfile.TemporaryDirectory(prefix="qa-upload-") as tmp:
         file = Path(tmp) / rel.name
         file.write_bytes(data)
         try:
-            read_document(file, str(rel))
+            read_document(file, str(rel), limits)
+        except DocumentTooLarge as exc:
+            raise DocumentTooLarge(f"{str(rel)!r} cannot be indexed: {exc}") from None
         except UnreadableFile as exc:
             raise InvalidRequest(f"{str(rel)!r} cannot be indexed: {exc}") from None

@@ -4,6 +4,7 @@
 ``formats``    one reader per format (.txt/.md, .pdf, .html/.htm, .docx) → ``Extracted`` text
 ``html_text``  HTML → visible article text, blocks kept as paragraphs
 ``encoding``   bytes → text (byte-order marks, UTF-8, detected legacy encodings); binary refused
+``limits``     what one document may inflate to, parse and hold (QA_MAX_*); past it, skipped
 ``documents``  text → ``Document`` (cleaned, with the offset map), titles, fingerprints
 """
 
@@ -18,6 +19,7 @@ from qa.ingest.documents import (
     sha256_text,
 )
 from qa.ingest.formats import SUPPORTED_SUFFIXES, TEXT_SUFFIXES, Extracted, read_file
+from qa.ingest.limits import ReadLimits
 from qa.schema import SkippedFile
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "TEXT_SUFFIXES",
     "Corpus",
     "Extracted",
+    "ReadLimits",
     "SkippedFile",
     "corpus_fingerprint",
     "derive_title",

@@ -18,6 +18,7 @@ from pathlib import Path
 from qa.errors import CorpusError, UnreadableFile
 from qa.ingest.documents import make_document, sha256_text
 from qa.ingest.formats import read_file
+from qa.ingest.limits import DEFAULT_LIMITS, ReadLimits
 from qa.schema import Document, SkippedFile
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def scan_corpus(
     known: Collection[str] = (),
     known_texts: Mapping[str, str] | None = None,
     progress: bool = False,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> Corpus:
     """Every readable document under ``path`` and every skipped file with its reason.
 
@@ -50,7 +52,7 @@ def scan_corpus(
     a folder whose relative path is in ``known`` (unchanged since an earlier read, say) are not
     read again, only listed in ``Corpus.known``: extracting a PDF is the slow part of a scan.
     Likewise a SQuAD paragraph whose id maps to the sha256 of its text in ``known_texts`` is not
-    cleaned again (cleaning is the slow part there).
+    cleaned again (cleaning is the slow part there). A file past ``limits`` is skipped.
     """
     path = Path(path)
     if not path.exists():
@@ -64,7 +66,7 @@ def scan_corpus(
             else:
                 docs.append(doc)
     elif path.is_file():
-        docs, skipped = _read_files(path.parent, [path])
+        docs, skipped = _read_files(path.parent, [path], limits)
     else:
         to_read: list[Path] = []
         for file in _walk(path):
@@ -77,7 +79,7 @@ def scan_corpus(
             from tqdm import tqdm
 
             to_read = tqdm(to_read, desc="reading", unit="file", file=sys.stderr)
-        docs, skipped = _read_files(path, to_read)
+        docs, skipped = _read_files(path, to_read, limits)
     skipped.sort(key=lambda s: s.path)
     if skipped:
         log.warning(
@@ -94,9 +96,9 @@ def load_corpus(path: Path) -> list[Document]:
     return scan_corpus(path).documents
 
 
-def read_document(file: Path, doc_id: str) -> Document:
+def read_document(file: Path, doc_id: str, limits: ReadLimits = DEFAULT_LIMITS) -> Document:
     """The document in ``file``; ``UnreadableFile`` with the reason if it cannot be indexed."""
-    extracted = read_file(file)
+    extracted = read_file(file, limits)
     if extracted.replaced:
         log.warning(
             "%s: %d undecodable bytes in %s text replaced with U+FFFD",
@@ -118,7 +120,9 @@ def read_document(file: Path, doc_id: str) -> Document:
     return doc
 
 
-def _read_files(root: Path, files: Iterable[Path]) -> tuple[list[Document], list[SkippedFile]]:
+def _read_files(
+    root: Path, files: Iterable[Path], limits: ReadLimits
+) -> tuple[list[Document], list[SkippedFile]]:
     docs: list[Document] = []
     skipped: list[SkippedFile] = []
     for file in files:
@@ -126,7 +130,7 @@ def _read_files(root: Path, files: Iterable[Path]) -> tuple[list[Document], list
         try:
             if not file.is_file():
                 raise UnreadableFile("not a regular file (a broken link, socket or pipe)")
-            docs.append(read_document(file, rel))
+            docs.append(read_document(file, rel, limits))
         except UnreadableFile as exc:
             log.info("skipping %s: %s", rel, exc)
             skipped.append(SkippedFile(rel, str(exc)))

@@ -17,6 +17,7 @@ from qa.config import Settings
 from qa.errors import (
     DependencyMissing,
     DocumentNotFound,
+    DocumentTooLarge,
     IndexUnavailable,
     InvalidRequest,
     NotAuthorized,
@@ -39,6 +40,7 @@ _STATUS = {
     UpdatesOff: 403,
     DocumentNotFound: 404,
     UpdateRefused: 409,
+    DocumentTooLarge: 413,  # an upload past QA_MAX_INFLATED_MB, _TEXT_CHARS or _MARKUP_NODES
     IndexUnavailable: 503,
     DependencyMissing: 503,
 }
