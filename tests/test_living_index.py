@@ -395,9 +395,9 @@ def test_unchanged_files_are_not_read_again(
     read: list[str] = []
     real = corpus_module.read_document
 
-    def counting(file: Path, doc_id: str):
+    def counting(file: Path, doc_id: str, *limits: object):
         read.append(doc_id)
-        return real(file, doc_id)
+        return real(file, doc_id, *limits)
 
     monkeypatch.setattr(corpus_module, "read_document", counting)
     corpus = living.corpus
