@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from qa.embedding import Embedder, load_embedder
 from qa.errors import CorpusError, IndexUnavailable, InvalidSetting, UpdateRefused
 from qa.ingest import TEXT_RULES, ReadLimits, scan_corpus, sha256_text
 from qa.ingest.chunking import chunk_corpus
+from qa.ingest.metadata import META_SUFFIX
 from qa.runtime import BI_ENCODER, EncoderRuntime, encoder_runtime
 from qa.schema import Document, SkippedFile
 from qa.store import (
@@ -241,7 +242,8 @@ def _build(
     else:  # only removals or a moved corpus: nothing to embed
         dim = int(old_manifest["model_dim"])
     contents = IndexContents.assemble(
-        [pieces.get(i) or old_pieces[i] for i in sorted(plan.documents)], dim
+        [pieces.get(i) or _kept(old_pieces[i], plan.documents[i]) for i in sorted(plan.documents)],
+        dim,
     )
     searchable = "Milvus collections" if settings.backend == "milvus" else "FAISS, BM25"
     _say(progress, f"writing the index ({searchable}, store)")
@@ -308,7 +310,10 @@ def _plan(
     known = {
         rel
         for rel, (_, _, sha) in sources.items()
-        if rel in old_pieces and rel in old_sources and old_sources[rel][2] == sha
+        if rel in old_pieces
+        and rel in old_sources
+        and old_sources[rel][2] == sha
+        and _same_sidecar(rel, sources, old_sources)
     }
     _say(progress, f"reading {corpus}" + (f" ({len(known)} files unchanged)" if known else ""))
     scanned = scan_corpus(
@@ -320,10 +325,12 @@ def _plan(
     )
     documents = {d.doc_id: _stored(d) for d in scanned.documents}
     documents.update({rel: old_pieces[rel].document for rel in scanned.known})
+    # A document whose metadata alone changed keeps its pieces (``_kept``): not fresh.
     fresh = {
         d.doc_id: d
         for d in scanned.documents
-        if d.doc_id not in old_pieces or old_pieces[d.doc_id].document != documents[d.doc_id]
+        if d.doc_id not in old_pieces
+        or replace(old_pieces[d.doc_id].document, meta=d.meta) != documents[d.doc_id]
     }
     return _Plan(
         documents=documents,
@@ -341,7 +348,20 @@ def _stored(doc: Document) -> StoredDocument:
         raw_text=doc.raw_text,
         sha256=sha256_text(doc.raw_text),
         page_starts=tuple(doc.page_starts),
+        meta=dict(doc.meta),
     )
+
+
+def _same_sidecar(rel: str, sources: dict[str, list[Any]], old: dict[str, Any]) -> bool:
+    """Whether a file's metadata file (``qa.ingest.metadata``) is as it was: both absent, or
+    both there with the same hash; otherwise the file is read again for its new metadata."""
+    now, then = sources.get(rel + META_SUFFIX), old.get(rel + META_SUFFIX)
+    return (now is None) == (then is None) and (now is None or now[2] == then[2])
+
+
+def _kept(piece: DocumentPieces, document: StoredDocument) -> DocumentPieces:
+    """A stored piece under the document as read now: the same text, maybe new metadata."""
+    return piece if piece.document == document else replace(piece, document=document)
 
 
 def embed_documents(

@@ -21,6 +21,7 @@ from qa.build import (
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.errors import CorpusError, DocumentNotFound, IndexMismatch, InvalidRequest
+from qa.filters import NO_MATCH_MESSAGE, parse_filters
 from qa.ingest.cleaning import display_form
 from qa.read.answer import Evidence, Reader, TermStats
 from qa.read.language import (
@@ -38,6 +39,8 @@ from qa.schema import Answer, DocumentSummary, Hit, RankedAnswer
 from qa.store import IndexStore, LocalSearch, SourceChange, changed_sources
 from qa.store.dense import set_search_threads
 from qa.store.milvus import MilvusSearch
+from qa.store.rowset import AllowedRows
+from qa.store.scope import DocumentScope
 
 log = logging.getLogger(__name__)
 # Passages the reader looks at, whatever top_k the caller wants shown. 10 rather than 5: on SQuAD
@@ -166,6 +169,7 @@ class QAPipeline:
             related_terms=load_related_terms(settings.wordnet),
         )
         self._n_chunks = len(contents.chunks)
+        self._scope = DocumentScope.of(contents)  # which rows a request's filters keep
         self._in_flight = QuestionsInFlight(available_cores())
 
     @classmethod
@@ -186,21 +190,38 @@ class QAPipeline:
         """Confidence below which the pipeline abstains (settings, else the reader model's)."""
         return self._reader.threshold
 
-    def ask(self, question: str, top_k: int | None = None, answers: int | None = 1) -> Answer:
+    def ask(
+        self,
+        question: str,
+        top_k: int | None = None,
+        answers: int | None = 1,
+        filters: object = None,
+    ) -> Answer:
         """Answer ``question`` with quotes from the documents, or abstain; with ``answers`` > 1,
-        other possible answers too (``Answer.others``, up to ``answers - 1``)."""
+        other possible answers too (``Answer.others``, up to ``answers - 1``); with ``filters``
+        (``qa.filters``), from the documents they keep only."""
         question = self._check_question(question)
         k, n = self.checked_options(top_k, answers)
+        within = self.allowed_rows(filters)
         with self._in_flight.one():
-            return self._answer(question, k, n)
+            return self._answer(question, k, n, within)
 
-    def _answer(self, question: str, k: int, answers: int = 1) -> Answer:
+    def allowed_rows(self, filters: object) -> AllowedRows | None:
+        """The rows a request's ``filters`` keep (None: every row); ``InvalidRequest`` naming
+        the field of a malformed filter."""
+        return self._scope.rows(parse_filters(filters))
+
+    def _answer(
+        self, question: str, k: int, answers: int = 1, within: AllowedRows | None = None
+    ) -> Answer:
         started = time.perf_counter()
+        if within is not None and within.empty:
+            return _not_read(question, NO_MATCH_MESSAGE, started)
         language = non_english_language(question)
         if language is not None:
             return _not_read(question, unsupported_message(language), started)
         vector = self._embedder.encode([question])[0]
-        hits = self._retriever.search(question, vector, max(k, ANSWER_DEPTH))
+        hits = self._retriever.search(question, vector, max(k, ANSWER_DEPTH), within)
         retrieved = time.perf_counter()
         if looks_like_search_terms(question):
             return _not_read(question, SEARCH_TERMS_MESSAGE, started, tuple(hits[:k]))
@@ -260,11 +281,15 @@ class QAPipeline:
         ``context`` 1, the sentence before it (cross-encoder training)."""
         return self._reader.shown_sentence(sentence_id, context)
 
-    def search(self, query: str, top_k: int | None = None) -> list[Hit]:
-        """Retrieval only: the ``top_k`` passages for ``query``."""
+    def search(self, query: str, top_k: int | None = None, filters: object = None) -> list[Hit]:
+        """Retrieval only: the ``top_k`` passages for ``query`` (of the documents ``filters``
+        keep; none when they keep none)."""
         query = self._check_question(query, what="query")
+        k, within = self._check_top_k(top_k), self.allowed_rows(filters)
+        if within is not None and within.empty:
+            return []
         vector = self._embedder.encode([query])[0]
-        return self._retriever.search(query, vector, self._check_top_k(top_k))
+        return self._retriever.search(query, vector, k, within)
 
     def documents(self) -> list[DocumentSummary]:
         """Every document's id, title and length in characters, by id."""

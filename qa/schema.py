@@ -15,7 +15,8 @@ class Document:
     ``offsets[i]`` is the index in ``raw_text`` of cleaned character ``text[i]``, so a cleaned span
     ``[s, e)`` cites ``raw_text[offsets[s] : offsets[e - 1] + 1]``. For a PDF, ``raw_text`` is the
     extracted text and ``page_starts[p]`` the raw offset where page ``p + 1`` begins; other
-    formats have no pages (``()``).
+    formats have no pages (``()``). ``meta`` holds its type and the fields its author gave
+    (``qa.ingest.metadata``), which filters select by.
     """
 
     doc_id: str
@@ -24,6 +25,7 @@ class Document:
     text: str
     offsets: tuple[int, ...]
     page_starts: tuple[int, ...] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def raw_span(self, start: int, end: int) -> tuple[int, int]:
         """Raw-text offsets of the cleaned span ``[start, end)`` (``end > start``)."""

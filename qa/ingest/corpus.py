@@ -12,13 +12,14 @@ import logging
 import os
 import sys
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from qa.errors import CorpusError, UnreadableFile
 from qa.ingest.documents import make_document, sha256_text
 from qa.ingest.formats import read_file
 from qa.ingest.limits import DEFAULT_LIMITS, ReadLimits
+from qa.ingest.metadata import META_SUFFIX, SQUAD_TYPE, doc_type, is_sidecar, read_sidecar
 from qa.schema import Document, SkippedFile
 
 log = logging.getLogger(__name__)
@@ -69,9 +70,12 @@ def scan_corpus(
         docs, skipped = _read_files(path.parent, [path], limits)
     else:
         to_read: list[Path] = []
+        sidecars: list[str] = []
         for file in _walk(path):
             rel = file.relative_to(path).as_posix()
-            if rel in known:
+            if is_sidecar(rel):  # another file's metadata, read with it
+                sidecars.append(rel)
+            elif rel in known:
                 found.append(rel)
             else:
                 to_read.append(file)
@@ -80,6 +84,7 @@ def scan_corpus(
 
             to_read = tqdm(to_read, desc="reading", unit="file", file=sys.stderr)
         docs, skipped = _read_files(path, to_read, limits)
+        skipped += _unused_sidecars(path, sidecars)
     skipped.sort(key=lambda s: s.path)
     if skipped:
         log.warning(
@@ -117,7 +122,27 @@ def read_document(file: Path, doc_id: str, limits: ReadLimits = DEFAULT_LIMITS) 
     )
     if not doc.text:
         raise UnreadableFile("no text left after cleaning (only page furniture)")
-    return doc
+    try:
+        given = read_sidecar(file)
+    except ValueError as exc:  # a scan lists it with the skipped files; the text is indexed
+        log.info("%s%s not used: %s", doc_id, META_SUFFIX, exc)
+        given = {}
+    return replace(doc, meta={**doc.meta, **given, "type": doc_type(file.name)})
+
+
+def _unused_sidecars(root: Path, sidecars: Iterable[str]) -> list[SkippedFile]:
+    """Metadata files that apply to no document, or cannot be used, with the reason."""
+    unused = []
+    for rel in sidecars:
+        target = root / rel[: -len(META_SUFFIX)]
+        if not target.is_file():
+            unused.append(SkippedFile(rel, f"metadata of {target.name}, which is not there"))
+            continue
+        try:
+            read_sidecar(target)
+        except ValueError as exc:
+            unused.append(SkippedFile(rel, f"metadata not used: {exc}"))
+    return unused
 
 
 def _read_files(
@@ -173,7 +198,8 @@ def _read_squad(
         if known_texts.get(doc_id) == sha256_text(context):
             yield doc_id, None
         else:
-            yield doc_id, make_document(doc_id, context, title=title.replace("_", " "))
+            doc = make_document(doc_id, context, title=title.replace("_", " "))
+            yield doc_id, replace(doc, meta={"type": SQUAD_TYPE})
 
 
 def _summary(skipped: list[SkippedFile]) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from qa.ingest.cleaning import clean
+from qa.ingest.cleaning import CleanText, clean
+from qa.ingest.metadata import front_matter
 from qa.schema import Document
 from qa.text import split_sentences
 
@@ -14,7 +15,8 @@ from qa.text import split_sentences
 # rules change what a document's sentences are, and the next ``qa index`` re-splits every one.
 # 2: papers' reference abbreviations ("et al.", "Eq.") end no sentence; a compound broken at its
 # own hyphen at a line end keeps the hyphen where the document writes it so within a line.
-TEXT_RULES = 2
+# 3: a Markdown file's front matter is its metadata, not text (``qa.ingest.metadata``).
+TEXT_RULES = 3
 _TITLE_MAX_WORDS = 20
 _FALLBACK_TITLE_CHARS = 80
 
@@ -27,8 +29,15 @@ def make_document(
     markdown: bool = False,
     page_starts: tuple[int, ...] = (),
 ) -> Document:
-    """Clean ``raw`` and wrap it as a Document; the title comes from its first headline."""
-    cleaned = clean(raw, markdown=markdown)
+    """Clean ``raw`` and wrap it as a Document; the title comes from its first headline.
+
+    Markdown's front matter becomes the document's ``meta``, and its text starts after it (the
+    offsets still point into the whole ``raw``, front matter included).
+    """
+    fields, body = front_matter(raw) if markdown else ({}, 0)
+    cleaned = clean(raw[body:], markdown=markdown)
+    if body:
+        cleaned = CleanText(cleaned.text, tuple(o + body for o in cleaned.offsets))
     return Document(
         doc_id=doc_id,
         title=title or derive_title(cleaned.text) or doc_id,
@@ -36,6 +45,7 @@ def make_document(
         text=cleaned.text,
         offsets=cleaned.offsets,
         page_starts=page_starts,
+        meta=fields,
     )
 
 

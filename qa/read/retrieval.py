@@ -1,5 +1,10 @@
 """Hybrid retrieval: dense and lexical (BM25) rankings of chunks and of their sentences, fused by
-reciprocal rank; from FAISS and BM25 files (``Retriever``) or from Milvus (``HybridRetriever``)."""
+reciprocal rank; from FAISS and BM25 files (``Retriever``) or from Milvus (``HybridRetriever``).
+
+A filter's rows (``AllowedRows``) restrict all four rankings inside each search, not after it:
+the best passages of the documents kept are found however far down the whole collection's
+ranking they would lie.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from qa.store import LocalSearch
 from qa.store.dense import ChunkIndex
 from qa.store.lexical import LexicalIndex
 from qa.store.milvus import MilvusSearch
+from qa.store.rowset import AllowedRows, RowSet
 
 
 def reciprocal_rank_fusion(
@@ -39,12 +45,16 @@ class HybridStore(Protocol):
 
     size: int
 
-    def dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]: ...
+    def dense(
+        self, vector: np.ndarray, k: int, within: RowSet | None = None
+    ) -> list[tuple[int, float]]: ...
 
-    def lexical(self, query: str, k: int) -> list[tuple[int, float]]: ...
+    def lexical(
+        self, query: str, k: int, within: RowSet | None = None
+    ) -> list[tuple[int, float]]: ...
 
     def fused(
-        self, query: str, vector: np.ndarray, k: int, rrf_k: int
+        self, query: str, vector: np.ndarray, k: int, rrf_k: int, within: RowSet | None = None
     ) -> list[tuple[int, float]]: ...
 
 
@@ -97,14 +107,18 @@ class Retriever:
         self._depth = depth
         self._rrf_k = rrf_k
 
-    def search(self, question: str, question_vector: np.ndarray, k: int) -> list[Hit]:
-        """The ``k`` best chunks for ``question`` (whose embedding is ``question_vector``)."""
+    def search(
+        self, question: str, question_vector: np.ndarray, k: int, within: AllowedRows | None = None
+    ) -> list[Hit]:
+        """The ``k`` best chunks for ``question`` (whose embedding is ``question_vector``); with
+        ``within``, of those rows only."""
         depth = max(self._depth, k)
+        chunks, sentences = _split(within)
         rankings = [
-            [row for row, _ in self._dense.search(question_vector, depth)],
-            self._owners.rank_chunks(self._sentences.search(question_vector, depth)),
-            [row for row, _ in self._lexical.search(question, depth)],
-            self._owners.rank_chunks(self._sentence_lexical.search(question, depth)),
+            [row for row, _ in self._dense.search(question_vector, depth, chunks)],
+            self._owners.rank_chunks(self._sentences.search(question_vector, depth, sentences)),
+            [row for row, _ in self._lexical.search(question, depth, chunks)],
+            self._owners.rank_chunks(self._sentence_lexical.search(question, depth, sentences)),
         ]
         fused = reciprocal_rank_fusion(rankings, k=self._rrf_k)[:k]
         return [Hit(self._chunks[row], score, rank) for rank, (row, score) in enumerate(fused, 1)]
@@ -134,14 +148,18 @@ class HybridRetriever:
         self._depth = depth
         self._rrf_k = rrf_k
 
-    def search(self, question: str, question_vector: np.ndarray, k: int) -> list[Hit]:
-        """The ``k`` best chunks for ``question`` (whose embedding is ``question_vector``)."""
+    def search(
+        self, question: str, question_vector: np.ndarray, k: int, within: AllowedRows | None = None
+    ) -> list[Hit]:
+        """The ``k`` best chunks for ``question`` (whose embedding is ``question_vector``); with
+        ``within``, of those rows only."""
         depth = max(self._depth, k)
+        chunk_rows, sentence_rows = _split(within)
         by_sentence = [
-            self._owners.rank_chunks(self._sentences.dense(question_vector, depth)),
-            self._owners.rank_chunks(self._sentences.lexical(question, depth)),
+            self._owners.rank_chunks(self._sentences.dense(question_vector, depth, sentence_rows)),
+            self._owners.rank_chunks(self._sentences.lexical(question, depth, sentence_rows)),
         ]
-        chunks = self._store.fused(question, question_vector, depth, self._rrf_k)
+        chunks = self._store.fused(question, question_vector, depth, self._rrf_k, chunk_rows)
         fused = reciprocal_rank_fusion(by_sentence, k=self._rrf_k, start=chunks)
         # Sums of the same terms added in another order differ in their last bits: rounded, the
         # rows the faiss backend ties stay tied, and are ordered by row.
@@ -149,6 +167,11 @@ class HybridRetriever:
         return [
             Hit(self._chunks[row], score, rank) for rank, (row, score) in enumerate(fused[:k], 1)
         ]
+
+
+def _split(within: AllowedRows | None) -> tuple[RowSet | None, RowSet | None]:
+    """The chunk rows and the sentence rows of a filter (None, None: every row)."""
+    return (within.chunks, within.sentences) if within is not None else (None, None)
 
 
 class SentenceOwners:

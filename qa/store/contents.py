@@ -61,6 +61,9 @@ class StoredDocument:
     raw_text: str  # what citations' offsets point into (a PDF's or web page's extracted text)
     sha256: str  # of raw_text: decides whether the document changed since the build
     page_starts: tuple[int, ...] = ()  # raw_text offset where each page begins (PDFs)
+    # Its type and author's fields (``qa.ingest.metadata``): a change of these alone keeps the
+    # document's sentences, chunks and vectors (``qa.build``).
+    meta: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,7 @@ class IndexContents:
                 "sha256": d.sha256,
                 "page_starts": list(d.page_starts),
                 "chars": len(d.raw_text),  # listed without reading the text
+                "meta": dict(d.meta),
             }
             for d in self.documents
         ]
@@ -249,6 +253,7 @@ def _json_records(
             raw_text=d["raw_text"],
             sha256=d["sha256"],
             page_starts=tuple(d.get("page_starts", ())),
+            meta=d.get("meta") or {},
         )
         for d in store["documents"]
     )
@@ -290,7 +295,9 @@ def _mapped_records(
     def document(i: int, row: list[int]) -> StoredDocument:
         m = meta[i]
         raw = texts.get(*row)
-        return StoredDocument(m["doc_id"], m["title"], raw, m["sha256"], tuple(m["page_starts"]))
+        return StoredDocument(
+            m["doc_id"], m["title"], raw, m["sha256"], tuple(m["page_starts"]), m.get("meta") or {}
+        )
 
     return (
         Records(rows[DOCUMENT_ROWS], document),

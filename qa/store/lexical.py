@@ -14,6 +14,7 @@ import bm25s
 import numpy as np
 
 from qa.errors import IndexMismatch
+from qa.store.rowset import RowSet
 from qa.text import content_terms
 
 BM25_DIR = "bm25"  # chunks; sentences have their own index in SENTENCE_BM25_DIR
@@ -41,16 +42,22 @@ class LexicalIndex:
         retriever.index([t or [PLACEHOLDER] for t in terms], show_progress=False)
         return cls(retriever, len(terms))
 
-    def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """Up to ``k`` texts sharing a term with ``query``, as ``(row, bm25 score)``, best first."""
+    def search(self, query: str, k: int, within: RowSet | None = None) -> list[tuple[int, float]]:
+        """Up to ``k`` texts sharing a term with ``query``, as ``(row, bm25 score)``, best first;
+        with ``within``, of those rows only."""
         terms = content_terms(query)
         k = min(k, self.size)
         if not terms or k <= 0:
             return []
         scores = self._retriever.get_scores(terms)
         # Choose among the texts that share a term only: bm25s's own selection partitions every
-        # score, zeros included, which took 43 of 45 ms a query over a million chunks.
-        rows = np.flatnonzero(scores > 0)
+        # score, zeros included, which took 43 of 45 ms a query over a million chunks. A filter
+        # picks from its own rows' scores (exact, as bm25s's weight_mask would be, without
+        # multiplying every score by a mask).
+        if within is None:
+            rows = np.flatnonzero(scores > 0)
+        else:
+            rows = within.ids[scores[within.ids] > 0]
         if len(rows) > k:
             rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
         best = np.lexsort((rows, -scores[rows]))  # best first, ties by row

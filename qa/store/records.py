@@ -91,6 +91,10 @@ class Records(Sequence[T]):
     def _one(self, i: int) -> T:
         return self._make(i, self._rows[i].tolist())
 
+    def column(self, field: int) -> np.ndarray:
+        """One field of every row (e.g. the document's row of each chunk), not made into records."""
+        return self._rows[:, field]
+
     def __iter__(self) -> Iterator[T]:
         for i in range(len(self)):
             yield self._one(i)
@@ -145,6 +149,10 @@ class DocumentTexts(Mapping[str, tuple[str, str]]):
             if chars is None:
                 chars = len(self._texts.get(*self._rows[i].tolist()))
             yield m["doc_id"], m["title"], int(chars)
+
+    def fields(self) -> list[tuple[str, Mapping[str, Any]]]:
+        """Each document's ``(doc_id, metadata)``, in store order, without reading its text."""
+        return [(m["doc_id"], m.get("meta") or {}) for m in self._meta]
 
     def __len__(self) -> int:
         return len(self._row)

@@ -12,6 +12,7 @@ import numpy as np
 from qa.errors import IndexMismatch, IndexUnavailable
 from qa.store.dense import HNSW_EF_SEARCH
 from qa.store.milvus.collections import KINDS, milvus_terms
+from qa.store.rowset import RowSet
 
 
 class Collection:
@@ -23,15 +24,19 @@ class Collection:
         self.size = size
         self._graph = index.get("index_type") == "HNSW"
 
-    def dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The ``k`` rows nearest to ``vector`` as ``(row, cosine)``, best first."""
-        k = min(k, self.size)
+    def dense(
+        self, vector: np.ndarray, k: int, within: RowSet | None = None
+    ) -> list[tuple[int, float]]:
+        """The ``k`` rows nearest to ``vector`` as ``(row, cosine)``, best first; with
+        ``within``, of those rows only."""
+        k = min(k, self.size if within is None else within.size)
         if k <= 0:
             return []
         return _by_score(
             self._call(
                 "search",
                 data=[_listed(vector)],
+                filter=_expression(within),
                 anns_field="dense",
                 limit=k,
                 search_params=self._search_params(k),
@@ -39,16 +44,18 @@ class Collection:
             )
         )
 
-    def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
-        """Up to ``k`` rows sharing a term with ``query``, as ``(row, BM25 score)``, best first."""
+    def lexical(self, query: str, k: int, within: RowSet | None = None) -> list[tuple[int, float]]:
+        """Up to ``k`` rows sharing a term with ``query``, as ``(row, BM25 score)``, best first;
+        with ``within``, of those rows only."""
         terms = milvus_terms(query)
-        k = min(k, self.size)
+        k = min(k, self.size if within is None else within.size)
         if not terms or k <= 0:
             return []
         return _by_score(
             self._call(
                 "search",
                 data=[terms],
+                filter=_expression(within),
                 anns_field="sparse",
                 limit=k,
                 search_params={"metric_type": "BM25"},
@@ -56,26 +63,38 @@ class Collection:
             )
         )
 
-    def fused(self, query: str, vector: np.ndarray, k: int, rrf_k: int) -> list[tuple[int, float]]:
+    def fused(
+        self, query: str, vector: np.ndarray, k: int, rrf_k: int, within: RowSet | None = None
+    ) -> list[tuple[int, float]]:
         """Every row in the dense or the BM25 top ``k``, scored by Milvus's reciprocal-rank
-        fusion of the two rankings (sum of 1 / (rrf_k + rank)), best first."""
+        fusion of the two rankings (sum of 1 / (rrf_k + rank)), best first; with ``within``,
+        of those rows only."""
         from pymilvus import AnnSearchRequest, RRFRanker
 
         terms = milvus_terms(query)
-        k = min(k, self.size)
+        k = min(k, self.size if within is None else within.size)
         if k <= 0:
             return []
         if not terms:  # one ranking: nothing for Milvus to fuse
             return [
                 (row, 1.0 / (rrf_k + rank))
-                for rank, (row, _) in enumerate(self.dense(vector, k), start=1)
+                for rank, (row, _) in enumerate(self.dense(vector, k, within), start=1)
             ]
+        expression = _expression(within) or None
         requests = [
             AnnSearchRequest(
-                data=[_listed(vector)], anns_field="dense", param=self._search_params(k), limit=k
+                data=[_listed(vector)],
+                anns_field="dense",
+                param=self._search_params(k),
+                limit=k,
+                expr=expression,
             ),
             AnnSearchRequest(
-                data=[terms], anns_field="sparse", param={"metric_type": "BM25"}, limit=k
+                data=[terms],
+                anns_field="sparse",
+                param={"metric_type": "BM25"},
+                limit=k,
+                expr=expression,
             ),
         ]
         # A limit of both lists' length: every row either ranking found comes back, as the faiss
@@ -143,6 +162,19 @@ def open_collections(
         raise IndexUnavailable(
             f"Milvus could not load {where}'s collections ({exc.message})"
         ) from exc
+
+
+def _expression(within: RowSet | None) -> str:
+    """A Milvus filter keeping to ``within``'s rows ("" for all): their runs of ids, or the
+    ids themselves where that is shorter (many one-row documents)."""
+    if within is None:
+        return ""
+    runs = " or ".join(
+        f"(id >= {start} and id < {end})" if end - start > 1 else f"id == {start}"
+        for start, end in within.runs()
+    )
+    listed = f"id in {within.ids.tolist()}"
+    return listed if len(listed) < len(runs) else runs
 
 
 def _by_score(hits: list[tuple[int, float]]) -> list[tuple[int, float]]:
