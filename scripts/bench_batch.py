@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_serve import free_port, load_questions, start_server, wait_healthy  # noqa: E402
 
 from qa.batch import MAX_QUESTIONS  # noqa: E402
-from qa.train.installments import cpu_name  # noqa: E402
+from qa.hardware import describe_cpu  # noqa: E402
 
 SQUAD = Path(__file__).resolve().parent.parent.parent / "shared/bench/external/squad-v1.1-dev.json"
 
@@ -69,6 +69,7 @@ def main() -> int:
     parser.add_argument("--answers", type=int, default=3)
     args = parser.parse_args()
     args.server_command, args.serve_arg = None, []
+    print(describe_cpu(), flush=True)
     source, questions = load_questions(args.index_dir, SQUAD, "auto")
     questions = (questions * MAX_QUESTIONS)[:MAX_QUESTIONS]
     port = free_port()
@@ -77,7 +78,7 @@ def main() -> int:
     try:
         wait_healthy(proc, port, log_path, limit=300)
         one_by_one(port, questions[:4], args.answers)  # warm-up
-        print(f"CPU: {cpu_name()}; {len(questions)} questions of {source}, {args.answers} answers")
+        print(f"{len(questions)} questions of {source}, {args.answers} answers")
         print("round  one by one (s)  batch (s)  batch first line (s)")
         for r in range(1, args.rounds + 1):
             single = one_by_one(port, questions, args.answers)

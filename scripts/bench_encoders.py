@@ -1,6 +1,7 @@
 """Encoder throughput, torch against ONNX Runtime fp32 and int8: ``make bench-encoders``.
 
-The bi-encoder embeds SQuAD v1.1 dev sentences as an index build does, on every core (torch in
+It prints the CPU first (model, cores, vector extensions: the figures depend on them). The
+bi-encoder embeds SQuAD v1.1 dev sentences as an index build does, on every core (torch in
 batches, ONNX Runtime each text alone);
 the cross-encoder reads a question with 5 sentences of its paragraph at a time (as a query
 reads its best 5 candidates, on one thread). It
@@ -26,6 +27,7 @@ except ImportError:  # run from a checkout without `pip install -e .`
 import numpy as np
 
 from qa.embedding import MiniLMEmbedder, OnnxEmbedder
+from qa.hardware import describe_cpu
 from qa.read.reranker import PACKAGED, CrossEncoder
 from qa.runtime import EncoderRuntime, set_inference_threads
 from qa.text import split_sentences
@@ -114,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--groups", type=int, default=200, help="questions for the cross-encoder")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    print(describe_cpu(), flush=True)
     sentences, groups = squad_sample(args.squad, args.sentences, args.seed)
     bench_bi_encoder(sentences)
     bench_cross_encoder(groups[: args.groups])

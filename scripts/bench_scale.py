@@ -13,6 +13,7 @@ server does (vectors and BM25 memory-mapped) and times dense search, BM25 and th
 rank fusion per question. Recall@10 compares the dense top 10 with exact search over the same
 vectors. Not included: the product's two sentence-level rankings (about four times as many rows
 as chunks) and its store.json of texts. `make bench-scale`; `--sizes 10000,100000` is quicker.
+The CPU (model, cores, vector extensions) is printed first and last.
 """
 
 from __future__ import annotations
@@ -318,8 +319,10 @@ def main() -> int:
         query_process(*args.query_process)
         return 0
 
+    from qa.hardware import describe_cpu
     from qa.text import content_terms
 
+    print(describe_cpu(), flush=True)
     args.work.mkdir(parents=True, exist_ok=True)
     sentences, questions = squad_text(args.squad)
     sentences = random.Random(0).sample(sentences, min(args.real_sentences, len(sentences)))
@@ -339,7 +342,7 @@ def main() -> int:
         results.append(run_size(n, args, text))
         print(json.dumps(results[-1]), flush=True)
     print_table(results, len(asked))
-    print(f"\n(on {os.cpu_count()} cores, niceness {os.nice(0)})")
+    print(f"\n({describe_cpu()}; niceness {os.nice(0)})")
     return 0
 
 

@@ -1,6 +1,7 @@
 """Load-test the real server: ``python scripts/bench_serve.py [--index-dir DIR] [--seconds T]``.
 
-Starts ``qa serve`` on a free port, waits for /api/health, then over HTTP (stdlib only):
+Prints the CPU (model, cores, vector extensions), starts ``qa serve`` on a free port, waits for
+/api/health, then over HTTP (stdlib only):
 
 1. one client asks ``--questions`` questions one after another: p50/p95;
 2. ``--clients`` clients ask for ``--seconds``: throughput, p50/p95/p99, errors, the server's
@@ -37,6 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+try:
+    from qa.hardware import describe_cpu
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(ROOT))
+    from qa.hardware import describe_cpu
 SEEDS_QUESTIONS = [
     ROOT.parent / "shared" / "eval" / "seeds-dev.jsonl",
     ROOT.parent / "shared" / "eval" / "seeds-dev-paraphrase.jsonl",
@@ -402,6 +408,7 @@ def main() -> int:
     args = parser.parse_args()
     args.index_dir = args.index_dir.resolve()
 
+    print(describe_cpu(), flush=True)
     label, questions = load_questions(args.index_dir, args.squad, args.source)
     # One run, several cross-encoders (e.g. "default,fast,off"): the same questions, the same
     # hour, one server after the other; none named: the environment's setting.

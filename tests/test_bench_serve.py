@@ -37,6 +37,7 @@ def test_bench_serve_compares_settings_in_one_run(seed_settings: Settings) -> No
     )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
+    assert re.match(r"CPU: .+; \d+ (of \d+ )?cores; ", out), out[:200]
     sections = re.split(r"^== QA_RERANKER=", out, flags=re.M)[1:]
     assert [s.split("\n", 1)[0] for s in sections] == ["off", "fast"]
     for section in sections:

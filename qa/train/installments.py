@@ -19,7 +19,6 @@ import contextlib
 import copy
 import hashlib
 import json
-import platform
 import random
 import shutil
 import signal
@@ -29,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from qa.hardware import cpu_name
 from qa.read.reranker import MAX_TOKENS, mean_pool
 from qa.train.reranker_training import (
     Group,
@@ -151,17 +151,6 @@ def learning_rate_factor(step: int, steps: int, warmup: float) -> float:
     """Linear warm-up over the first ``warmup`` share of the steps, then linear decay to 0."""
     climb = max(1, int(warmup * steps))
     return min(1.0, (step + 1) / climb) * max(0.0, (steps - step) / steps)
-
-
-def cpu_name() -> str:
-    """The CPU's model name (for the record of where an installment ran)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run(
