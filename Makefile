@@ -7,7 +7,7 @@ PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 
 .PHONY: install models index run test lint clean bench-squad bench-squad-v2 bench-seeds reranker reader gate \
-	bench-incremental bench-serve bench-encoders bench-scale bench-external reader-full bench-batch
+	bench-incremental bench-serve bench-encoders bench-scale bench-external reader-full reader-full-measure bench-batch
 
 # The CPU build of torch goes in first: installed later by sentence-transformers' dependency on
 # plain `torch`, pip would pull a multi-GB CUDA build instead.
@@ -104,6 +104,25 @@ reranker: install
 MINUTES ?= 150
 reader-full: install
 	$(BIN)/python scripts/train_full_reader.py --minutes $(MINUTES)
+
+# Where the full-scale run stands against the shipped cross-encoder: a copy of its checkpoint
+# gets its own mix refitted on SQuAD v1.1's calibration fifth (the shipped gate kept), then
+# answers the seed sets and covid-dev25 (QA_RERANKER=the copy); compare with `make bench-seeds`
+# and `make bench-external`. About 15 minutes.
+READER_EVAL := build/reader-full-eval
+reader-full-measure: index
+	rm -rf $(READER_EVAL) && cp -r checkpoints/cross-encoder-full $(READER_EVAL)
+	cp qa/reader_model.json $(READER_EVAL)/reader_model.json
+	$(BIN)/qa index --corpus $(SQUAD_V1) --index-dir build/squad-v1.1
+	$(BIN)/python scripts/train_reranker.py --squad $(SQUAD_V1) --index-dir build/squad-v1.1 \
+		--mix-only --out $(READER_EVAL) --reader-model $(READER_EVAL)/reader_model.json
+	$(BIN)/qa index --corpus $(COVID_DEV)/corpus --index-dir build/covid-dev25
+	for set in ../shared/eval/seeds-dev.jsonl ../shared/eval/seeds-dev-paraphrase.jsonl \
+		tests/fixtures/seeds-lowoverlap.jsonl; do \
+		QA_RERANKER=$(READER_EVAL) $(BIN)/python scripts/evaluate.py $$set --fresh \
+			--out reports/reader-full/$$(basename $$set .jsonl) || exit 1; done
+	QA_RERANKER=$(READER_EVAL) $(BIN)/python scripts/evaluate.py $(COVID_DEV)/questions.jsonl \
+		--index-dir build/covid-dev25 --fresh --out reports/reader-full/covid-dev25
 
 # Refit the reader's linear sentence ranker on 3,000 questions of SQuAD v1.1's fit articles (both
 # cross-encoders' reader models share it), then how each cross-encoder's score mixes with it, then
