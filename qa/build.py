@@ -106,6 +106,8 @@ class BuildReport:
     removed: int = 0
     unchanged: int = 0
     skipped: tuple[SkippedFile, ...] = field(default=())
+    # Seconds per phase (``PhaseTimer``), in the order they ran; empty when nothing was built.
+    phases: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
         return _summary(
@@ -116,6 +118,26 @@ class BuildReport:
                 "unchanged": self.unchanged,
             }
         )
+
+
+class PhaseTimer:
+    """Seconds per build phase, each lap from the end of the last one: the laps add up to the
+    build's time. A phase timed twice adds up too."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        """End ``phase`` now."""
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._last
+        self._last = now
+
+    def summary(self, total: float) -> str:
+        """``reading 1.2s, chunking 0.4s, ...; total 12.3s``."""
+        laps = ", ".join(f"{phase} {s:.1f}s" for phase, s in self.seconds.items())
+        return f"{laps}; total {total:.1f}s"
 
 
 def corpus_of(settings: Settings, index_dir: Path | None = None) -> Path:
@@ -176,6 +198,7 @@ def _build(
     embed_step: EmbedStep | None = None,
 ) -> BuildReport:
     started = time.perf_counter()
+    timer = PhaseTimer()
     # Fail now, before any model work.
     ChunkIndex.check_factory(settings.faiss_factory)
     if settings.backend == "milvus":
@@ -202,6 +225,7 @@ def _build(
     sources = source_stats(corpus)
     plan = _plan(corpus, sources, old_manifest, old_pieces, progress, ReadLimits.of(settings))
     counts = plan.counts()
+    timer.lap("reading")  # the stored index, the corpus's files, their text cleaned
 
     # Same documents from the same files: nothing to write. (Same documents from files moved or
     # touched: a new build that embeds nothing, so the manifest's sources stay true.)
@@ -235,10 +259,12 @@ def _build(
     if embed_step is not None and fresh:
         pieces = embed_step(fresh, settings, progress)
         dim = next(iter(pieces.values())).chunk_vectors.shape[1]
+        timer.lap("chunking and embedding")
     elif fresh or previous is None:
         embedder = embedder or default_embedder(settings)
+        timer.lap("waiting for the model")  # it loads meanwhile reading, in a thread
         dim = embedder.dim
-        pieces = embed_documents(fresh, settings, embedder, progress)
+        pieces = embed_documents(fresh, settings, embedder, progress, timer)
     else:  # only removals or a moved corpus: nothing to embed
         dim = int(old_manifest["model_dim"])
     contents = IndexContents.assemble(
@@ -262,8 +288,10 @@ def _build(
             "qa_version": __version__,
         },
     )
+    timer.lap("writing")  # the searchable index (FAISS and BM25, or Milvus) and the store
     seconds = time.perf_counter() - started
     _say(progress, f"index written to {folder} in {seconds:.1f}s")
+    _say(progress, f"time per phase: {timer.summary(seconds)}")
     return BuildReport(
         True,
         folder,
@@ -271,6 +299,7 @@ def _build(
         len(contents.chunks),
         seconds,
         skipped=plan.skipped,
+        phases=dict(timer.seconds),
         **counts,
     )
 
@@ -365,31 +394,40 @@ def _kept(piece: DocumentPieces, document: StoredDocument) -> DocumentPieces:
 
 
 def embed_documents(
-    docs: Sequence[Document], settings: Settings, embedder: Embedder, progress: bool
+    docs: Sequence[Document],
+    settings: Settings,
+    embedder: Embedder,
+    progress: bool,
+    timer: PhaseTimer | None = None,
 ) -> dict[str, DocumentPieces]:
-    """Chunk and embed ``docs``; each document's piece by doc_id."""
+    """Chunk and embed ``docs``; each document's piece by doc_id. ``timer`` times each step."""
     if not docs:
         return {}
+    lap = timer.lap if timer is not None else lambda phase: None
     sentences, chunks = chunk_corpus(
         docs,
         budget=settings.chunk_tokens,
         overlap=settings.chunk_overlap_sentences,
         fits_model=embedder.fits,
     )
+    lap("chunking")  # sentences split, windows cut to the model's tokens
     title_of = {d.doc_id: d.title for d in docs}
     chunk_vectors = embedder.encode(
         [titled(title_of[c.doc_id], c.text) for c in chunks],
         progress=progress,
         desc="embedding chunks",
     )
+    lap("embedding chunks")
     bare = embedder.encode(
         [s.text for s in sentences], progress=progress, desc="embedding sentences"
     )
+    lap("embedding sentences")
     titled_vectors = embedder.encode(
         [titled(title_of[s.doc_id], s.text) for s in sentences],
         progress=progress,
         desc="embedding titled sentences",
     )
+    lap("embedding titled sentences")
     # One contents of the new documents, cut into per-document pieces.
     batch = IndexContents(
         documents=tuple(_stored(d) for d in docs),
