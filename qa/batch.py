@@ -52,19 +52,30 @@ def checked_questions(questions: object) -> list[object]:
 
 
 def ask_batch(
-    pipeline: QAPipeline, questions: Sequence[object], top_k: object = None, answers: object = 1
+    pipeline: QAPipeline,
+    questions: Sequence[object],
+    top_k: object = None,
+    answers: object = 1,
+    filters: object = None,
 ) -> Iterator[BatchItem]:
-    """The answers to ``questions`` in order. The options are checked now (``InvalidRequest``
-    for the whole batch); the questions are asked as the iterator is read."""
+    """The answers to ``questions`` in order. The options (``filters`` among them) are checked
+    now (``InvalidRequest`` for the whole batch); the questions are asked as the iterator is
+    read."""
     k, n = pipeline.checked_options(top_k, answers)
-    return _answered(pipeline, list(questions), k, n)
+    if filters is not None:
+        pipeline.allowed_rows(filters)  # kept by the pipeline for the questions that follow
+    return _answered(pipeline, list(questions), k, n, filters)
 
 
-def _answered(pipeline: QAPipeline, questions: list[object], k: int, n: int) -> Iterator[BatchItem]:
+def _answered(
+    pipeline: QAPipeline, questions: list[object], k: int, n: int, filters: object
+) -> Iterator[BatchItem]:
     # As many at once as there are cores: each question then reads on one, as under load.
     pool = ThreadPoolExecutor(max(1, available_cores()), thread_name_prefix="qa-batch")
     try:
-        futures = [pool.submit(_one, pipeline, i, q, k, n) for i, q in enumerate(questions)]
+        futures = [
+            pool.submit(_one, pipeline, i, q, k, n, filters) for i, q in enumerate(questions)
+        ]
         for future in futures:
             yield future.result()
     finally:
@@ -72,9 +83,11 @@ def _answered(pipeline: QAPipeline, questions: list[object], k: int, n: int) -> 
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _one(pipeline: QAPipeline, index: int, question: object, k: int, n: int) -> BatchItem:
+def _one(
+    pipeline: QAPipeline, index: int, question: object, k: int, n: int, filters: object
+) -> BatchItem:
     try:
-        return BatchItem(index, answer=pipeline.ask(question, k, n))  # type: ignore[arg-type]
+        return BatchItem(index, answer=pipeline.ask(question, k, n, filters))  # type: ignore[arg-type]
     except QAError as exc:
         return BatchItem(index, error_code=exc.code, error_message=str(exc))
     except Exception:  # one question's failure is its own: the batch goes on

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from qa.config import Settings
 from qa.errors import InvalidRequest, QAError
+from qa.filters import filters_option
 from qa.serve.options import add_arguments as add_serve_arguments
 
 
@@ -77,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("question", nargs="?")
     ask.add_argument("--top-k", type=int)
     ask.add_argument("--answers", type=int, default=1, help="answers to give (default 1)")
+    ask.add_argument(
+        "--filters",
+        type=filters_option,
+        metavar="JSON",
+        help='only from the documents these filters keep, e.g. \'{"doc_id": "reports/*"}\'',
+    )
     ask.add_argument(
         "--file",
         type=Path,
@@ -173,7 +180,7 @@ def _ask(args: argparse.Namespace) -> int:
         print(warning, file=sys.stderr)
     if args.file is not None:
         return _ask_file(pipeline, args)
-    answer = pipeline.ask(args.question, args.top_k, args.answers)
+    answer = pipeline.ask(args.question, args.top_k, args.answers, args.filters)
     print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
     return 0
 
@@ -191,7 +198,7 @@ def _ask_file(pipeline, args: argparse.Namespace) -> int:
     failed = 0
     for start in range(0, len(questions), MAX_QUESTIONS):
         part = questions[start : start + MAX_QUESTIONS]
-        for item in ask_batch(pipeline, part, args.top_k, args.answers):
+        for item in ask_batch(pipeline, part, args.top_k, args.answers, args.filters):
             line = item.to_dict()
             line["index"] += start
             failed += item.answer is None

@@ -99,7 +99,7 @@ class _Pipeline:
             raise InvalidRequest("'top_k' must be an integer from 1 to 50")
         return 5, 1
 
-    def ask(self, question, top_k, answers):
+    def ask(self, question, top_k, answers, filters=None):
         time.sleep(0.3 if question == "slow" else 0.01)
         if question == "boom":
             raise RuntimeError("a bug")

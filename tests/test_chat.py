@@ -307,7 +307,8 @@ class FakeBackend:
     def health(self) -> dict[str, Any]:
         return {"documents": 1, "chunks": 1}
 
-    def ask(self, question: str, top_k: int, answers: int = 1) -> Answer:
+    def ask(self, question: str, top_k: int, answers: int = 1, filters: Any = None) -> Answer:
+        self.filters = filters
         return Answer.from_dict({**self.body, "question": question})
 
     def document(self, doc_id: str) -> Any:

@@ -200,7 +200,7 @@ class FakeBackend:
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "index": {"built_at": "fixed"}}
 
-    def ask(self, question: str, top_k: int, answers: int = 1) -> Answer:
+    def ask(self, question: str, top_k: int, answers: int = 1, filters: Any = None) -> Answer:
         self.asked.append(question)
         if any(normalize(q) in normalize(question) for q in self.fail):
             raise BadResponse("server said: boom", status=500, detail="boom")

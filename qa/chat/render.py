@@ -226,6 +226,7 @@ HELP = [
     ("/sources", "show the passages behind the last answer"),
     ("/more", "other possible answers to the last question"),
     ("/open N", "show cited document N around the quote, highlighted"),
+    ("/in GLOB", "ask only documents whose id matches GLOB, e.g. reports/2023/* (/in: all)"),
     ("/help", "this list"),
     ("/quit", "leave (Ctrl-D and Ctrl-C work too)"),
 ]

@@ -48,6 +48,7 @@ class ChatSession:
     echo: bool = True  # repeat each question above its answer
     last: Answer | None = None
     failures: int = field(default=0)
+    within: str | None = None  # ``/in GLOB``: only documents whose id matches it are asked
 
     def handle(self, line: str) -> None:
         """Run one input line: a ``/command`` or a question."""
@@ -62,7 +63,8 @@ class ChatSession:
     def ask(self, question: str) -> None:
         """Ask and show the answer; a refused question is reported, not fatal."""
         try:
-            answer = self.client.ask(question, self.top_k, ANSWERS)
+            filters = {"doc_id": self.within} if self.within is not None else None
+            answer = self.client.ask(question, self.top_k, ANSWERS, filters)
         except RequestRejected as exc:
             self.failures += 1
             self.error(str(exc))
@@ -91,6 +93,8 @@ class ChatSession:
             self.more()
         elif name == "/open":
             self.open(arg)
+        elif name == "/in":
+            self.restrict(arg)
         else:
             self.error(f"unknown command {name}; /help lists the commands")
 
@@ -101,6 +105,14 @@ class ChatSession:
             return
         self.top_k = int(arg)
         self.out.print(Text(f"Retrieving {self.top_k} passages per question."))
+
+    def restrict(self, arg: str) -> None:
+        """``/in GLOB``: ask only documents whose id matches GLOB from now on; ``/in``: all."""
+        self.within = arg or None
+        if self.within is None:
+            self.out.print(Text("Asking every document."))
+        else:
+            self.out.print(Text(f"Asking only documents whose id matches {self.within}."))
 
     def sources(self) -> None:
         """``/sources``: the passages behind the last answer."""

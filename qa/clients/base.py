@@ -41,9 +41,12 @@ class Client(Protocol):
         """The ``GET /api/health`` body: status, counts, the index manifest summary."""
         ...
 
-    def ask(self, question: str, top_k: int, answers: int = 1) -> Answer:
+    def ask(
+        self, question: str, top_k: int, answers: int = 1, filters: Mapping[str, Any] | None = None
+    ) -> Answer:
         """The answer to one question, with ``top_k`` passages and, with ``answers`` > 1, up
-        to ``answers - 1`` other possible answers (``Answer.others``)."""
+        to ``answers - 1`` other possible answers (``Answer.others``); with ``filters``
+        (``qa.filters``), from the documents they keep only."""
         ...
 
     def document(self, doc_id: str) -> DocumentText:

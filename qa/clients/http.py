@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -28,9 +28,14 @@ class HttpClient:
         """``GET /api/health``; also the first check that a qa server is there at all."""
         return self._get("/api/health")
 
-    def ask(self, question: str, top_k: int, answers: int = 1) -> Answer:
+    def ask(
+        self, question: str, top_k: int, answers: int = 1, filters: Mapping[str, Any] | None = None
+    ) -> Answer:
         """``POST /api/ask``, read back into an ``Answer``."""
-        body = self._post("/api/ask", {"question": question, "top_k": top_k, "answers": answers})
+        payload: dict[str, Any] = {"question": question, "top_k": top_k, "answers": answers}
+        if filters is not None:  # sent only when given: other requests stay as they were
+            payload["filters"] = dict(filters)
+        body = self._post("/api/ask", payload)
         try:
             return Answer.from_dict(body)
         except ValueError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from qa.clients.base import DocumentText
@@ -40,10 +41,12 @@ class LocalClient:
         """The pipeline's health summary, as the server would give it."""
         return dict(self.pipeline.health())
 
-    def ask(self, question: str, top_k: int, answers: int = 1) -> Answer:
-        """Ask the pipeline; a question it will not take is ``RequestRejected``."""
+    def ask(
+        self, question: str, top_k: int, answers: int = 1, filters: Mapping[str, Any] | None = None
+    ) -> Answer:
+        """Ask the pipeline; a question (or filter) it will not take is ``RequestRejected``."""
         try:
-            return self.pipeline.ask(question, top_k, answers)
+            return self.pipeline.ask(question, top_k, answers, filters)
         except InvalidRequest as exc:
             raise RequestRejected(str(exc), detail=f"{exc.code}: {exc}") from exc
 

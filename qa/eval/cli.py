@@ -39,6 +39,7 @@ from qa.eval.runner import (
     run_questions,
 )
 from qa.eval.splits import SPLITS, question_ids
+from qa.filters import filters_option
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=SPLITS,
         help="SQuAD files only: keep the questions of the fit (even-numbered) or held-out "
         "(odd-numbered) articles, the split the reader model was fitted on",
+    )
+    p.add_argument(
+        "--filters",
+        type=filters_option,
+        metavar="JSON",
+        help='ask every question of the documents these filters keep, e.g. \'{"type": "pdf"}\'',
     )
     p.add_argument("--baseline", type=Path, help="an earlier report.json to compare against")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming --out")
@@ -113,6 +120,8 @@ def evaluate(args: argparse.Namespace) -> int:
         "split": args.split,
         "top_k": args.top_k,
         **source,
+        # Only when given: runs without filters resume as they did before there were any.
+        **({"filters": args.filters} if args.filters is not None else {}),
     }
     started = now_iso()
     state, done = open_run(args.out, key, health.get("index", health), args.fresh)
@@ -129,7 +138,10 @@ def evaluate(args: argparse.Namespace) -> int:
     )
     report: dict[str, Any] = {
         "settings": {
-            **{k: getattr(args, k) for k in ("limit", "seed", "split", "top_k", "concurrency")},
+            **{
+                k: getattr(args, k)
+                for k in ("limit", "seed", "split", "top_k", "concurrency", "filters")
+            },
             "questions": str(args.questions),
             "questions_sha256": hashlib.sha256(args.questions.read_bytes()).hexdigest(),
             **source,
@@ -217,7 +229,12 @@ def _run_session(
     clock, started = time.perf_counter(), now_iso()
     try:
         run_questions(
-            pending, client, top_k=args.top_k, concurrency=args.concurrency, on_done=on_done
+            pending,
+            client,
+            top_k=args.top_k,
+            concurrency=args.concurrency,
+            on_done=on_done,
+            filters=args.filters,
         )
     finally:
         bar.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -108,11 +108,18 @@ def question_overlap(q: Question, docs: DocumentCache) -> float | None:
     return None
 
 
-def evaluate_one(q: Question, client: Client, docs: DocumentCache, top_k: int) -> dict:
-    """Ask one question, judge the answer, and return its ``questions.jsonl`` record."""
+def evaluate_one(
+    q: Question,
+    client: Client,
+    docs: DocumentCache,
+    top_k: int,
+    filters: Mapping[str, Any] | None = None,
+) -> dict:
+    """Ask one question (of the documents ``filters`` keep), judge the answer, and return its
+    ``questions.jsonl`` record."""
     started = time.perf_counter()
     try:
-        answer: Answer = client.ask(q.question, top_k, ANSWERS)
+        answer: Answer = client.ask(q.question, top_k, ANSWERS, filters)
     except QAError as exc:
         latency = (time.perf_counter() - started) * 1000
         overlap = question_overlap(q, docs)
@@ -238,6 +245,7 @@ def run_questions(
     top_k: int,
     concurrency: int,
     on_done: Callable[[dict], None],
+    filters: Mapping[str, Any] | None = None,
 ) -> None:
     """Answer ``pending`` on ``concurrency`` threads, calling ``on_done`` in this thread per record.
 
@@ -247,7 +255,9 @@ def run_questions(
     docs = DocumentCache(lambda doc_id: document_text(client, doc_id))
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="qa-eval")
     try:
-        futures: list[Future] = [pool.submit(evaluate_one, q, client, docs, top_k) for q in pending]
+        futures: list[Future] = [
+            pool.submit(evaluate_one, q, client, docs, top_k, filters) for q in pending
+        ]
         for future in as_completed(futures):
             on_done(future.result())
     finally:

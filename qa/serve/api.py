@@ -25,6 +25,7 @@ from qa.errors import (
     UpdateRefused,
     UpdatesOff,
 )
+from qa.filters import NO_MATCH_MESSAGE
 from qa.pipeline import QAPipeline
 from qa.serve.live import LivePipeline
 from qa.updates import checked_doc_id, delete_document, is_text_id, put_document
@@ -140,7 +141,9 @@ def ask() -> Any:
     body = _json_body()
     if "question" not in body:
         raise InvalidRequest("'question' is required")
-    answer = _pipeline().ask(body["question"], body.get("top_k"), body.get("answers", ANSWERS))
+    answer = _pipeline().ask(
+        body["question"], body.get("top_k"), body.get("answers", ANSWERS), body.get("filters")
+    )
     return jsonify(answer.to_dict())
 
 
@@ -156,6 +159,7 @@ def ask_batch_route() -> Any:
         checked_questions(body["questions"]),
         body.get("top_k"),
         body.get("answers", ANSWERS),
+        body.get("filters"),
     )
     lines = (json.dumps(item.to_dict(), ensure_ascii=False) + "\n" for item in items)
     return current_app.response_class(lines, mimetype="application/x-ndjson")
@@ -166,8 +170,13 @@ def search() -> Any:
     body = _json_body()
     if "query" not in body:
         raise InvalidRequest("'query' is required")
-    hits = _pipeline().search(body["query"], body.get("top_k"))
-    return jsonify({"passages": [h.to_dict() for h in hits]})
+    pipeline = _pipeline()
+    hits = pipeline.search(body["query"], body.get("top_k"), body.get("filters"))
+    found: dict[str, Any] = {"passages": [h.to_dict() for h in hits]}
+    within = pipeline.allowed_rows(body.get("filters")) if not hits else None
+    if within is not None and within.empty:  # said, as /api/ask says it
+        found["message"] = NO_MATCH_MESSAGE
+    return jsonify(found)
 
 
 @bp.get("/api/health")
@@ -196,13 +205,16 @@ def document(doc_id: str) -> Any:
 
 @bp.put("/api/documents/<path:doc_id>")
 def put_document_route(doc_id: str) -> Any:
-    """Add or replace a document: ``{"text": ...}`` (text formats), a multipart upload in the
-    field ``file``, or the file's bytes as the body (``application/octet-stream``)."""
+    """Add or replace a document: ``{"text": ..., "meta": {...}}`` (text formats), a multipart
+    upload in the field ``file`` (its metadata as JSON in the field ``meta``), or the file's
+    bytes as the body (``application/octet-stream``)."""
     settings = _require_admin()
     checked_doc_id(doc_id)  # a bad id is named before the body is looked at
     request.max_content_length = MAX_UPLOAD_BYTES
+    meta: object = None
     if request.is_json:
-        text = _json_body().get("text")
+        body = _json_body()
+        text, meta = body.get("text"), body.get("meta")
         if not isinstance(text, str):
             raise InvalidRequest("'text' (a string) is required in a JSON body")
         if not is_text_id(doc_id):
@@ -216,11 +228,22 @@ def put_document_route(doc_id: str) -> Any:
         if upload is None:
             raise InvalidRequest("a multipart upload needs the file in the field 'file'")
         data = upload.read()
+        meta = _form_meta(request.form.get("meta"))
     else:
         data = _read_body()
-    result = put_document(settings, doc_id, data, embedder=_embedder())
+    result = put_document(settings, doc_id, data, embedder=_embedder(), meta=meta)
     _reload()
     return jsonify(result.to_dict()), 201 if result.status == "created" else 200
+
+
+def _form_meta(field: str | None) -> object:
+    """A multipart upload's ``meta`` field: the document's metadata as JSON (None without)."""
+    if field is None:
+        return None
+    try:
+        return json.loads(field)
+    except ValueError as exc:
+        raise InvalidRequest(f"the form field 'meta' is not JSON ({exc})") from None
 
 
 @bp.delete("/api/documents/<path:doc_id>")
