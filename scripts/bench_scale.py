@@ -13,6 +13,8 @@ server does (vectors and BM25 memory-mapped) and times dense search, BM25 and th
 rank fusion per question. Recall@10 compares the dense top 10 with exact search over the same
 vectors. Not included: the product's two sentence-level rankings (about four times as many rows
 as chunks) and its store.json of texts. `make bench-scale`; `--sizes 10000,100000` is quicker.
+Then the same questions restricted by a filter to 1% and to 25% of the documents
+(``bench_filtered``): recall@10 against exact search over the rows kept, and latency.
 The CPU (model, cores, vector extensions) is printed first and last.
 """
 
@@ -28,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+import bench_filtered
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,9 +155,11 @@ def query_process(folder: Path, questions: Path) -> None:
     spec = DenseSpec.from_dict(json.loads((folder / "spec.json").read_text(encoding="utf-8")))
     dense = ChunkIndex.load(folder, spec=spec, vectors=vectors)
     lexical = LexicalIndex.load(folder, len(vectors))
+    filters = bench_filtered.load_filters(folder, len(vectors))
     loaded, load_s = rss_mb(), time.perf_counter() - started
     timings: dict[str, list[float]] = {"embed": [], "dense": [], "bm25": [], "hybrid": []}
     query_vectors, top10 = [], []
+    filtered: dict[str, dict[str, list]] = {}
     for question in json.loads(questions.read_text(encoding="utf-8")):
         t0 = time.perf_counter()
         vector = embedder.encode([question])[0]
@@ -171,6 +176,9 @@ def query_process(folder: Path, questions: Path) -> None:
         timings["hybrid"].append((t4 - t1) * 1000)
         query_vectors.append(vector.tolist())
         top10.append([r for r, _ in found[:10]])
+        bench_filtered.time_question(
+            dense, lexical, reciprocal_rank_fusion, question, vector, filters, filtered
+        )
     print(
         json.dumps(
             {
@@ -181,6 +189,7 @@ def query_process(folder: Path, questions: Path) -> None:
                 "timings": timings,
                 "vectors": query_vectors,
                 "top10": top10,
+                "filtered": filtered,
             }
         )
     )
@@ -226,6 +235,7 @@ def run_size(n: int, args: argparse.Namespace, text: dict) -> dict:
     folder.mkdir(parents=True)
     started = time.perf_counter()
     terms, rows = synthesize(n, text["vectors"], text["terms"], folder / VECTORS)
+    bench_filtered.make_filters(n, folder)
     made = time.perf_counter() - started
     print(f"  {n:,} chunks synthesised in {made:.1f}s; building ...", flush=True)
     dense_s, bm25_s, factory = build(folder, terms)
@@ -244,6 +254,9 @@ def run_size(n: int, args: argparse.Namespace, text: dict) -> dict:
         [len(set(a) & set(e.tolist())) / 10 for a, e in zip(report["top10"], exact, strict=True)]
     )
     cosine = stand_in_cosine(folder, rows, text["sentences"], args.check_sample)
+    filtered = bench_filtered.figures(
+        folder, np.load(folder / VECTORS, mmap_mode="r"), queries, report["filtered"]
+    )
     result = {
         "chunks": n,
         "factory": factory,
@@ -252,6 +265,7 @@ def run_size(n: int, args: argparse.Namespace, text: dict) -> dict:
         "disk_mb": disk_mb(folder),
         "recall10": float(recall),
         "stand_in_cosine": cosine,
+        "filtered": filtered,
         "load_s": report["load_s"],
         **{f"loaded_{k}": v for k, v in report["rss_loaded"].items()},
         **{f"after_{k}": v for k, v in report["rss_after"].items()},
@@ -342,6 +356,7 @@ def main() -> int:
         results.append(run_size(n, args, text))
         print(json.dumps(results[-1]), flush=True)
     print_table(results, len(asked))
+    bench_filtered.print_table(results)
     print(f"\n({describe_cpu()}; niceness {os.nice(0)})")
     return 0
 

@@ -52,12 +52,11 @@ class LexicalIndex:
         scores = self._retriever.get_scores(terms)
         # Choose among the texts that share a term only: bm25s's own selection partitions every
         # score, zeros included, which took 43 of 45 ms a query over a million chunks. A filter
-        # picks from its own rows' scores (exact, as bm25s's weight_mask would be, without
-        # multiplying every score by a mask).
-        if within is None:
-            rows = np.flatnonzero(scores > 0)
-        else:
-            rows = within.ids[scores[within.ids] > 0]
+        # keeps its own rows of those (exact, as bm25s's weight_mask would be, without a mask
+        # as long as the index to multiply every score by).
+        rows = np.flatnonzero(scores > 0)
+        if within is not None:
+            rows = rows[within.contains(rows)]
         if len(rows) > k:
             rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
         best = np.lexsort((rows, -scores[rows]))  # best first, ties by row

@@ -51,7 +51,8 @@ class RowSet:
 
     @cached_property
     def ids(self) -> np.ndarray:
-        """Every row, ascending (int64)."""
+        """Every row, ascending (int64): 8 bytes a row, so asked for small sets only (a
+        bitmap takes one bit a row of the index)."""
         lengths = self.ends - self.starts
         # Each row is its run's start plus its place within the run.
         offsets = np.repeat(self.starts - np.cumsum(lengths) + lengths, lengths)
@@ -64,6 +65,11 @@ class RowSet:
         for start, end in self.runs():
             mask[start:end] = True
         return np.packbits(mask, bitorder="little")
+
+    def contains(self, rows: np.ndarray) -> np.ndarray:
+        """Whether each of ``rows`` is one of these (a bool each), read from the bitmap."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return ((self.bitmap[rows >> 3] >> (rows & 7)) & 1).astype(bool)
 
     def nearest(self, vectors: np.ndarray, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The ``k`` of these rows of ``vectors`` with the highest inner product with

@@ -173,8 +173,9 @@ def _expression(within: RowSet | None) -> str:
         f"(id >= {start} and id < {end})" if end - start > 1 else f"id == {start}"
         for start, end in within.runs()
     )
-    listed = f"id in {within.ids.tolist()}"
-    return listed if len(listed) < len(runs) else runs
+    if within.size * 9 >= len(runs):  # about 9 characters an id ("1234567, ")
+        return runs
+    return f"id in {within.ids.tolist()}"
 
 
 def _by_score(hits: list[tuple[int, float]]) -> list[tuple[int, float]]:
