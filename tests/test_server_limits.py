@@ -101,13 +101,96 @@ def test_a_request_head_that_never_completes_gets_408_json(server):
     assert headers["connection"] == "close"
 
 
-def test_a_body_that_never_completes_gets_408_json(server):
+JSON_POST = b"POST /api/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+BODY = json.dumps({"question": QUESTION}).encode()
+
+
+@pytest.mark.parametrize(
+    "framing, sent",
+    [
+        (b"Content-Length: 100\r\n", b'{"quest'),
+        (b"Transfer-Encoding: chunked\r\n", b'7\r\n{"quest\r\n'),
+    ],
+    ids=["length", "chunked"],
+)
+def test_a_body_that_never_completes_gets_408_json(server, framing, sent):
     _, port = server
-    head = b"POST /api/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
     with ExitStack() as stack:
-        sock = _connect(port, stack, head + b'Content-Length: 100\r\n\r\n{"quest')
+        sock = _connect(port, stack, JSON_POST + framing + b"\r\n" + sent)
+        start = time.monotonic()
         status, headers, body = _response(sock)
+    assert CLIENT_TIMEOUT - 0.5 <= time.monotonic() - start < CLIENT_TIMEOUT + 5
     _assert_json_error(status, headers, body, 408, "request_timeout")
+
+
+def test_half_sent_bodies_do_not_stall_questions(server):
+    # Each sent a whole head and half its body: they used to hold every thread, a round of 4
+    # per client timeout, so /api/health waited 20 s behind 40 of them (issue 28).
+    url, port = server
+    with ExitStack() as stack:
+        for i in range(100):
+            if i % 2:
+                _connect(
+                    port, stack, JSON_POST + b"Content-Length: %d\r\n\r\n" % len(BODY) + BODY[:20]
+                )
+            else:
+                _connect(port, stack, JSON_POST + b'Transfer-Encoding: chunked\r\n\r\n5\r\n{"que')
+        time.sleep(0.3)
+        start = time.monotonic()
+        assert requests.get(f"{url}/api/health", timeout=10).json()["status"] == "ok"
+        health = time.monotonic() - start
+        answer = _ask(url, timeout=30)
+        elapsed = time.monotonic() - start
+    assert health < 1.5
+    assert answer.status_code == 200 and "35" in answer.json()["answer"]
+    assert elapsed < 10
+
+
+def test_bodies_that_arrive_in_pieces_are_answered(server):
+    _, port = server
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (BODY[:10], BODY[10:])) + b"0\r\n\r\n"
+    requests_in_pieces = [
+        (
+            JSON_POST + b"Content-Length: %d\r\n\r\n" % len(BODY),
+            [BODY[:10], BODY[10:30], BODY[30:]],
+        ),
+        (
+            JSON_POST + b"Transfer-Encoding: chunked\r\n\r\n",
+            [chunked[:9], chunked[9:25], chunked[25:]],
+        ),
+    ]
+    for head, pieces in requests_in_pieces:
+        with ExitStack() as stack:
+            sock = _connect(port, stack, head)
+            for piece in pieces:
+                time.sleep(0.4)  # each wait well under the client timeout
+                sock.sendall(piece)
+            status, _, body = _response(sock)
+        assert status == 200, body
+        assert "35" in json.loads(body)["answer"]
+
+
+def test_expect_100_continue_is_answered_once(server):
+    _, port = server
+    head = JSON_POST + b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(BODY)
+    with ExitStack() as stack:
+        sock = _connect(port, stack, head)
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"  # before any body byte
+        sock.sendall(BODY + b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert b"100 Continue" not in received  # not a second time, from gunicorn
+    assert received.startswith(b"HTTP/1.1 200 ") and b'"35' in received
+    assert received.count(b"HTTP/1.1 200 ") == 2  # the pipelined request after it too
+
+
+def test_a_body_over_every_limit_is_413_json_before_it_is_sent(server):
+    _, port = server
+    head = JSON_POST + b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % (60 * 2**20)
+    with ExitStack() as stack:
+        sock = _connect(port, stack, head)
+        _assert_json_error(*_response(sock), 413, "payload_too_large")
 
 
 @pytest.mark.parametrize("complete", [True, False], ids=["whole", "never-ending"])

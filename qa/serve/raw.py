@@ -14,11 +14,13 @@ _CODES = {
     400: ("bad_request", "Bad Request"),
     403: ("forbidden", "Forbidden"),
     408: ("request_timeout", "Request Timeout"),
+    413: ("payload_too_large", "Content Too Large"),
     414: ("uri_too_long", "URI Too Long"),
     417: ("expectation_failed", "Expectation Failed"),
     431: ("request_header_fields_too_large", "Request Header Fields Too Large"),
     500: ("internal_error", "Internal Server Error"),
     501: ("not_implemented", "Not Implemented"),
+    503: ("service_unavailable", "Service Unavailable"),
 }
 
 

@@ -10,14 +10,20 @@ models' work) to leave one free. Measured with scripts/bench_serve.py (16 client
 gthread with 4 or with 32 threads, and gthread with a 10 s read timeout and 32 threads, answered
 no question at all (every client's first waited past 15 s).
 
-So this worker reads request heads in its event loop, where a connection costs a buffer and a
-file descriptor, not a thread (as nginx and async servers do):
+So this worker reads requests in its event loop, where a connection costs a buffer and a file
+descriptor, not a thread (as nginx and async servers do):
 
 - a connection reaches a thread only once its whole head is buffered, so a thread never waits
   for a head; a head not complete within ``client_timeout`` seconds gets a 408, one past the
   limits a 414 or 431, without ever occupying a thread;
+- likewise its body (``qa.serve.bodies``: a Content-Length or chunked, up to the largest any route
+  takes, else a 413): 200 connections that sent a head and half a body held every thread and
+  kept /api/health from answering for 20 s (issue 28). A body from which nothing arrives for
+  ``client_timeout`` seconds gets a 408; one that keeps arriving is waited for, costing memory
+  (``MAX_RECEIVING_BYTES`` in all, past it a 503) but no thread. ``Expect: 100-continue`` is
+  answered when the body is awaited;
 - client sockets carry a ``client_timeout`` socket timeout in blocking mode, so the waits a thread
-  can still make (reading a body, writing a response to a client that does not read) end;
+  can still make (writing a response to a client that does not read) end;
 - a connection closed after a response lingers in the event loop to drain what the client still
   sends, rather than in gunicorn's blocking ``close_graceful`` on the event loop's thread;
 - the server's own errors (400, 408, 414, 431, 500 ...) are the API's JSON errors.
@@ -34,7 +40,7 @@ import errno
 import re
 import socket
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from functools import partial
 from selectors import EVENT_READ
 from typing import Any
@@ -42,6 +48,7 @@ from typing import Any
 from gunicorn import http, util
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from qa.serve.bodies import BodyProgress, BodyRefused, BufferedUnreader, framing
 from qa.serve.raw import error_response, status_of
 
 # A request head ends with an empty line; bare LFs are let through for gunicorn's parser to refuse.
@@ -51,6 +58,10 @@ _HEAD_END = re.compile(rb"\n\r?\n")
 MAX_HEAD_BYTES = 64 * 1024
 # How long a connection being closed may keep sending before it is cut (gunicorn's own linger).
 LINGER_SECONDS = 2.0
+# Bodies being received are held in memory until whole; past this much in all (five uploads at
+# their limit), a body that grows gets a 503 rather than the worker's memory.
+MAX_RECEIVING_BYTES = 256 * 1024 * 1024
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class TimedSocket(socket.socket):
@@ -77,12 +88,16 @@ class TimedSocket(socket.socket):
 
 
 class _Conn(TConn):  # type: ignore[misc]
-    """gthread's connection, with the head read so far and a deadline for the current stage."""
+    """gthread's connection, with the head (and body) read so far and a deadline for the current
+    stage."""
 
     def __init__(self, worker: QAWorker, *args: Any) -> None:
         super().__init__(*args)
         self.worker = worker
         self.head = bytearray()
+        self.body = bytearray()  # every byte after the head, while the body is awaited
+        self.progress: BodyProgress | None = None
+        self.continued = False  # a "100 Continue" went out for the current request
         self.deadline = 0.0
 
     def close(self, graceful: bool = False) -> None:
@@ -119,6 +134,9 @@ class QAWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.heads: deque[_Conn] = deque()  # reading a head, oldest deadline first
+        # Reading a body: earliest deadline first (each byte received moves a connection last).
+        self.bodies: OrderedDict[_Conn, None] = OrderedDict()
+        self.receiving = 0  # bytes held in ``bodies``
         self.lingering: deque[_Conn] = deque()  # answered, draining until the client hangs up
         cfg = self.cfg
         gunicorn_head = cfg.limit_request_line + cfg.limit_request_fields * (
@@ -175,9 +193,11 @@ class QAWorker(ThreadWorker):  # type: ignore[misc]
             return
         searched = max(0, len(conn.head) - 2)
         conn.head += data
-        if _HEAD_END.search(conn.head, searched):
-            self._dispatch(conn)
+        if end := _HEAD_END.search(conn.head, searched):
+            self._end_head(conn)
+            self._after_head(conn, end.end())
         elif rejection := self._over_limits(conn.head):
+            self._end_head(conn)
             self._reject(conn, *rejection)
 
     def _over_limits(self, head: bytearray) -> tuple[int, str] | None:
@@ -199,18 +219,82 @@ class QAWorker(ThreadWorker):  # type: ignore[misc]
         self.poller.unregister(conn.sock)
         self.heads.remove(conn)
 
-    def _dispatch(self, conn: _Conn) -> None:
-        """Hand a connection whose head is buffered to a thread; the parser reads the buffer."""
-        self._end_head(conn)
+    def _after_head(self, conn: _Conn, head_end: int) -> None:
+        """A whole head is here: hand the request to a thread if its body is too (or it has
+        none), else read the body here first."""
+        head, rest = bytes(conn.head[:head_end]), conn.head[head_end:]
+        conn.head, conn.continued = bytearray(), False
+        try:
+            framed = framing(head)
+            progress = BodyProgress(framed) if framed else None
+            if progress is None or progress.complete(rest):
+                self._dispatch(conn, head, rest)
+                return
+        except BodyRefused as exc:
+            self._reject(conn, exc.status, exc.message)
+            return
+        if progress.framing.expects_continue:  # the client waits for this before sending it
+            try:
+                conn.sock.send(CONTINUE)  # small: fits the send buffer
+                conn.continued = True
+            except OSError:
+                pass
+        conn.head, conn.body, conn.progress = bytearray(head), rest, progress
+        self.receiving += len(rest)
+        conn.deadline = time.monotonic() + self.client_timeout
+        self.bodies[conn] = None
+        self.poller.register(conn.sock, EVENT_READ, partial(self._on_body_data, conn))
+
+    def _on_body_data(self, conn: _Conn, _sock: socket.socket | None = None) -> None:
+        try:
+            data = conn.sock.recv(262144)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client hung up midway through its body
+            self._end_body(conn)
+            self.nr_conns -= 1
+            conn.close()
+            return
+        conn.body += data
+        self.receiving += len(data)
+        assert conn.progress is not None
+        try:
+            if self.receiving > MAX_RECEIVING_BYTES:
+                raise BodyRefused(503, "the server is receiving too many request bodies at once")
+            done = conn.progress.complete(conn.body)
+        except BodyRefused as exc:
+            self._end_body(conn)
+            self._reject(conn, exc.status, exc.message)
+            return
+        if done:
+            head, body = bytes(conn.head), conn.body
+            self._end_body(conn)
+            self._dispatch(conn, head, body)
+        else:  # a client that keeps sending keeps its connection, as a thread's reads allowed
+            conn.deadline = time.monotonic() + self.client_timeout
+            self.bodies.move_to_end(conn)
+
+    def _end_body(self, conn: _Conn) -> None:
+        self.poller.unregister(conn.sock)
+        del self.bodies[conn]
+        self.receiving -= len(conn.body)
+        conn.head, conn.body, conn.progress = bytearray(), bytearray(), None
+
+    def _dispatch(self, conn: _Conn, head: bytes, ahead: bytes | bytearray) -> None:
+        """Hand a request whose head (and body) are here to a thread: the parser reads them
+        first, then the socket."""
         if conn.parser is None:
             conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
-        conn.parser.unreader.unread(bytes(conn.head))
-        conn.head = bytearray()
+            conn.parser.unreader = BufferedUnreader(conn.sock)
+        conn.parser.unreader.unread(head)
+        conn.parser.unreader.read_ahead(ahead)
         conn.data_ready = True  # gthread must not wait for data: it is here
         self.enqueue_req(conn)
 
     def _reject(self, conn: _Conn, status: int, message: str) -> None:
-        self._end_head(conn)
+        """Answer an error for a connection no longer in a stage of its own, and close it."""
         self.nr_conns -= 1
         # Like gunicorn's own invalid requests; a timeout is routine for idle clients.
         log = self.log.info if status == 408 else self.log.warning
@@ -253,12 +337,26 @@ class QAWorker(ThreadWorker):  # type: ignore[misc]
         now = time.monotonic()
         while self.heads and (self.heads[0].deadline <= now or not self.alive):
             conn = self.heads[0]
+            self._end_head(conn)
             if conn.head and self.alive:
                 self._reject(
                     conn, 408, f"the request head did not arrive within {self.client_timeout:g} s"
                 )
             else:  # nothing sent yet, or shutting down: nothing is owed
-                self._end_head(conn)
+                self.nr_conns -= 1
+                util.close(conn.sock)
+        while self.bodies:
+            conn = next(iter(self.bodies))
+            if conn.deadline > now and self.alive:
+                break
+            self._end_body(conn)
+            if self.alive:
+                self._reject(
+                    conn,
+                    408,
+                    f"the request body stopped arriving: nothing for {self.client_timeout:g} s",
+                )
+            else:
                 self.nr_conns -= 1
                 util.close(conn.sock)
         while self.lingering and self.lingering[0].deadline <= now:
@@ -268,7 +366,17 @@ class QAWorker(ThreadWorker):  # type: ignore[misc]
 
     # -- in the threads -----------------------------------------------------------------------------
 
+    def handle(self, conn: _Conn) -> Any:
+        try:
+            return super().handle(conn)
+        finally:
+            unreader = getattr(conn.parser, "unreader", None)
+            if isinstance(unreader, BufferedUnreader):
+                unreader.settle()
+
     def handle_request(self, req: Any, conn: _Conn) -> bool:
+        if conn.continued:  # sent from the event loop, before the body came: not twice
+            req._expected_100_continue = False
         try:
             return bool(super().handle_request(req, conn))
         except TimeoutError:
