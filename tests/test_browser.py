@@ -195,6 +195,42 @@ def test_other_possible_answers_show_under_the_first(page: Any, live_server: str
     )
 
 
+def test_the_document_box_restricts_the_answer_and_says_when_nothing_matches(page: Any):
+    from playwright.sync_api import expect
+
+    listing = page.evaluate("() => fetch('/api/documents').then((r) => r.json())")
+    only = sorted(d["doc_id"] for d in listing["documents"])[2]
+    page.get_by_label("Only in documents").fill(only[:5] + "*")
+    ask(page, "What did Russia threaten to do about missile defence?")
+    expect(page.locator("#result")).to_be_visible(timeout=60_000)
+    if page.locator("#answer-block").is_visible():
+        for item in page.locator("#citations li, #others li").all():
+            assert item.get_attribute("data-doc-id") in (None, only)
+    for item in page.locator("#passages li").all():
+        assert item.get_attribute("data-doc-id") == only
+    page.get_by_label("Only in documents").fill("no-such-folder/*")
+    ask(page, "What did Russia threaten to do about missile defence?")
+    expect(page.locator("#abstain-message")).to_contain_text("No document matches")
+    expect(page.locator("#answer-block")).to_be_hidden()
+
+
+def test_many_questions_at_once_list_each_answer_in_order(page: Any):
+    from playwright.sync_api import expect
+
+    page.locator("#batch summary").click()
+    page.get_by_label("One per line").fill(f"{QUESTION}\n???\nHow do I bake sourdough?\n")
+    page.get_by_role("button", name="Ask all").click()
+    items = page.locator("#batch-results > li")
+    expect(items).to_have_count(3, timeout=120_000)
+    expect(items.nth(0)).to_contain_text("Rogozin")
+    expect(items.nth(1)).to_contain_text("error:")
+    expect(items.nth(2)).to_contain_text("Not found in the documents")
+    # A listed answer opens in full, citations and all.
+    items.nth(0).get_by_role("button").click()
+    expect(page.locator("#short-answer")).to_contain_text("Rogozin")
+    expect(page.locator("#citations li").first).to_be_visible()
+
+
 def test_abstention_shows_passages(page: Any, live_server: str):
     from playwright.sync_api import expect
 

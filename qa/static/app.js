@@ -77,6 +77,7 @@ async function apiFetch(path, options) {
 function setBusy(busy) {
   $("busy").hidden = !busy;
   $("ask-button").disabled = busy;
+  $("batch-button").disabled = busy;
   $("ask-form").setAttribute("aria-busy", String(busy));
 }
 
@@ -169,9 +170,69 @@ async function ask(question, topK) {
     const data = await apiFetch("/api/ask", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ question, top_k: topK }),
+      body: JSON.stringify({ question, top_k: topK, ...filtersOption() }),
     });
     renderAnswer(data);
+  } catch (err) {
+    showError(err.message);
+  } finally {
+    setBusy(false);
+  }
+}
+
+// The "Only in documents" box as the API's filters (none when it is empty).
+function filtersOption() {
+  const pattern = $("doc-filter").value.trim();
+  return pattern ? { filters: { doc_id: pattern } } : {};
+}
+
+// One line of a batch's results: the question, then its short answer (or why it has none);
+// clicking it shows the whole answer as a single question's would be.
+function batchItem(line, question) {
+  const item = el("li", { "data-index": String(line.index) });
+  if (line.error) {
+    item.append(`${question} `, el("span", { class: "error" }, `(error: ${line.error.message})`));
+    return item;
+  }
+  const found = line.answerable && line.answer;
+  const summary = found
+    ? `${line.short_answer || line.answer} (confidence ${line.confidence.toFixed(2)})`
+    : line.message || "Not found in the documents";
+  item.append(el("button", { type: "button", onclick: () => renderAnswer(line) }, line.question),
+    ` → ${summary}`);
+  return item;
+}
+
+// POST /api/ask/batch and list each answer as its line of the stream arrives.
+async function askMany(questions, topK) {
+  showError("");
+  setBusy(true);
+  const list = $("batch-results");
+  list.replaceChildren();
+  try {
+    const response = await fetch("/api/ask/batch", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ questions, top_k: topK, ...filtersOption() }),
+    });
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      throw new Error((body.error && body.error.message) || `HTTP ${response.status}`);
+    }
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let pending = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      pending += decoder.decode(value || new Uint8Array(), { stream: !done });
+      const lines = pending.split("\n");
+      pending = lines.pop();
+      for (const text of lines.filter((t) => t.trim())) {
+        const line = JSON.parse(text);
+        list.append(batchItem(line, questions[line.index]));
+      }
+      if (done) break;
+    }
   } catch (err) {
     showError(err.message);
   } finally {
@@ -237,6 +298,15 @@ function init() {
       return;
     }
     ask(question, Number($("top-k").value));
+  });
+  $("batch-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const questions = $("batch-questions").value.split("\n").map((q) => q.trim()).filter(Boolean);
+    if (!questions.length) {
+      showError("Type one question a line first.");
+      return;
+    }
+    askMany(questions.slice(0, 64), Number($("top-k").value));
   });
   const closeDocument = () => {
     $("document").hidden = true;
