@@ -10,37 +10,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from qa.errors import InvalidRequest, QAError
 from qa.runtime import available_cores
-from qa.schema import Answer
+from qa.schema import MAX_BATCH_QUESTIONS, BatchItem
 
 if TYPE_CHECKING:
     from qa.pipeline import QAPipeline
 
 log = logging.getLogger(__name__)
-MAX_QUESTIONS = 64  # a request's; `qa ask --file` sends a longer file in batches of this many
-
-
-@dataclass(frozen=True)
-class BatchItem:
-    """One question's place in a batch, and its answer or why it has none."""
-
-    index: int
-    answer: Answer | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A line of ``POST /api/ask/batch``: the answer's JSON, or an ``error`` object."""
-        if self.answer is not None:
-            return {"index": self.index, **self.answer.to_dict()}
-        return {
-            "index": self.index,
-            "error": {"code": self.error_code, "message": self.error_message},
-        }
+MAX_QUESTIONS = MAX_BATCH_QUESTIONS  # a request's; longer lists go in batches of this many
 
 
 def checked_questions(questions: object) -> list[object]:

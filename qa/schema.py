@@ -282,3 +282,42 @@ class Answer:
             raise ValueError(
                 f"not an answer from a qa server ({type(exc).__name__}: {exc})"
             ) from exc
+
+
+MAX_BATCH_QUESTIONS = 64  # one ``POST /api/ask/batch``'s; clients send more in batches of this
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One question's place in a batch (``POST /api/ask/batch``), and its answer or why it has
+    none."""
+
+    index: int
+    answer: Answer | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A line of ``POST /api/ask/batch``: the answer's JSON, or an ``error`` object."""
+        if self.answer is not None:
+            return {"index": self.index, **self.answer.to_dict()}
+        return {
+            "index": self.index,
+            "error": {"code": self.error_code, "message": self.error_message},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BatchItem:
+        """Read a line of ``POST /api/ask/batch`` back; ``ValueError`` if it is not that shape."""
+        try:
+            index = int(data["index"])
+            error = data.get("error")
+            if isinstance(error, Mapping):
+                return cls(
+                    index,
+                    error_code=str(error.get("code")),
+                    error_message=str(error.get("message")),
+                )
+            return cls(index, answer=Answer.from_dict(data))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a line of a qa batch ({type(exc).__name__}: {exc})") from exc

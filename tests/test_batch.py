@@ -17,6 +17,7 @@ import requests
 from qa.batch import MAX_QUESTIONS, ask_batch
 from qa.errors import InvalidRequest
 from tests.test_api import SPEC
+from tests.test_chat import chat_env, run_chat  # noqa: F401  (chat_env: a fixture)
 
 GOOD = "What did Russia threaten to do about missile defence?"
 OTHER = "Where will NATO leaders meet?"
@@ -145,3 +146,57 @@ def test_qa_ask_file_prints_one_line_per_question_in_order(seed_settings, tmp_pa
     assert lines[0]["question"] == GOOD and len(lines[0]["answers"]) == 2
     assert lines[1]["error"]["code"] == "invalid_request"
     assert lines[2]["question"] == OTHER
+
+
+def test_the_http_client_asks_many_in_order_and_refuses_bad_options(live_server):
+    from qa.clients import HttpClient
+    from qa.errors import RequestRejected
+
+    client = HttpClient(live_server)
+    items = list(client.ask_many([GOOD, "???", OTHER], 3, answers=2))
+    assert [item.index for item in items] == [0, 1, 2]
+    assert items[0].answer is not None and len(items[0].answer.answers) == 2
+    assert items[1].answer is None and items[1].error_code == "invalid_request"
+    assert items[2].answer is not None and items[2].answer.question == OTHER
+    with pytest.raises(RequestRejected, match="'top_k'"):
+        list(client.ask_many([GOOD], 0))
+
+
+def test_the_local_client_asks_more_than_a_request_holds(seed_pipeline):
+    from qa.clients import LocalClient
+
+    questions = [GOOD, OTHER] * (MAX_QUESTIONS // 2 + 1)  # 66: two batches
+    items = list(LocalClient(seed_pipeline).ask_many(questions, 3))
+    assert [item.index for item in items] == list(range(len(questions)))
+    assert items[64].answer is not None and items[64].answer.question == GOOD
+
+
+def test_chat_batch_asks_a_file_of_questions_in_order(chat_env, tmp_path: Path):  # noqa: F811
+    questions = tmp_path / "questions.txt"
+    questions.write_text(f"{GOOD}\n\n???\n{OTHER}\n", encoding="utf-8")
+    result = run_chat(
+        chat_env, f"/batch {questions}\n/batch {tmp_path / 'missing.txt'}\n", "--json"
+    )
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["question"] for line in lines] == [GOOD, OTHER]
+    assert "question 2 (???)" in result.stderr and "cannot read" in result.stderr
+
+
+def test_an_evaluation_in_batches_judges_the_same_answers(seed_settings, live_server, tmp_path):
+    from qa.eval.cli import main
+
+    questions = Path(__file__).parent / "fixtures" / "seeds-lowoverlap.jsonl"
+    runs = {}
+    for name, where in (("one", ["--index-dir", seed_settings.index_dir]),
+                        ("batch", ["--url", live_server, "--batch"])):  # fmt: skip
+        out = tmp_path / name
+        assert main([str(questions), *map(str, where), "--out", str(out), "--limit", "12",
+                     "--no-progress"]) == 0  # fmt: skip
+        runs[name] = {
+            json.loads(line)["id"]: json.loads(line)
+            for line in (out / "questions.jsonl").read_text().splitlines()
+        }
+    assert runs["one"].keys() == runs["batch"].keys()
+    for qid, record in runs["batch"].items():
+        assert record["answer"] == runs["one"][qid]["answer"]
+        assert record["verdict"]["answer_hit"] == runs["one"][qid]["verdict"]["answer_hit"]

@@ -225,6 +225,7 @@ HELP = [
     ("/k N", "retrieve N passages per question (now {k})"),
     ("/sources", "show the passages behind the last answer"),
     ("/more", "other possible answers to the last question"),
+    ("/batch FILE", "ask every line of FILE at once; the answers in order"),
     ("/open N", "show cited document N around the quote, highlighted"),
     ("/in GLOB", "ask only documents whose id matches GLOB, e.g. reports/2023/* (/in: all)"),
     ("/help", "this list"),
@@ -235,4 +236,4 @@ HELP = [
 def render_help(console: Console, top_k: int) -> None:
     """The command list."""
     for command, what in HELP:
-        console.print(Text.assemble((f"  {command:<10}", "bold cyan"), what.format(k=top_k)))
+        console.print(Text.assemble((f"  {command:<12}", "bold cyan"), what.format(k=top_k)))

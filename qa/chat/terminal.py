@@ -63,12 +63,46 @@ class ChatSession:
     def ask(self, question: str) -> None:
         """Ask and show the answer; a refused question is reported, not fatal."""
         try:
-            filters = {"doc_id": self.within} if self.within is not None else None
-            answer = self.client.ask(question, self.top_k, ANSWERS, filters)
+            answer = self.client.ask(question, self.top_k, ANSWERS, self.filters())
         except RequestRejected as exc:
             self.failures += 1
             self.error(str(exc))
             return
+        self.show(answer)
+
+    def filters(self) -> dict[str, str] | None:
+        """The API's filters for ``/in``'s pattern (None: every document)."""
+        return {"doc_id": self.within} if self.within is not None else None
+
+    def batch(self, arg: str) -> None:
+        """``/batch FILE``: every non-blank line of FILE asked at once, answers in order."""
+        if not arg:
+            self.error("/batch needs a file of questions, one a line")
+            return
+        try:
+            text = Path(arg).expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.error(f"cannot read {arg}: {exc}")
+            return
+        questions = [line.strip() for line in text.splitlines() if line.strip()]
+        if not questions:
+            self.error(f"{arg} holds no questions")
+            return
+        try:
+            for item in self.client.ask_many(questions, self.top_k, ANSWERS, self.filters()):
+                if item.answer is None:
+                    self.failures += 1
+                    self.error(
+                        f"question {item.index + 1} ({questions[item.index]}): {item.error_message}"
+                    )
+                else:
+                    self.show(item.answer)
+        except RequestRejected as exc:
+            self.failures += 1
+            self.error(str(exc))
+
+    def show(self, answer: Answer) -> None:
+        """Print an answer (as JSON in ``--json`` mode); it becomes the last one."""
         self.last = answer
         if self.json_mode:
             # Written directly: rich's print_json would pretty-print over several lines.
@@ -95,6 +129,8 @@ class ChatSession:
             self.open(arg)
         elif name == "/in":
             self.restrict(arg)
+        elif name == "/batch":
+            self.batch(arg)
         else:
             self.error(f"unknown command {name}; /help lists the commands")
 

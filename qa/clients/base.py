@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from qa.schema import Answer
+from qa.schema import Answer, BatchItem
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,17 @@ class Client(Protocol):
         """The answer to one question, with ``top_k`` passages and, with ``answers`` > 1, up
         to ``answers - 1`` other possible answers (``Answer.others``); with ``filters``
         (``qa.filters``), from the documents they keep only."""
+        ...
+
+    def ask_many(
+        self,
+        questions: Sequence[str],
+        top_k: int,
+        answers: int = 1,
+        filters: Mapping[str, Any] | None = None,
+    ) -> Iterator[BatchItem]:
+        """Many questions at once, answered in order, each as soon as it is ready; a question
+        refused alone gives its error in its place (``RequestRejected`` for bad options)."""
         ...
 
     def document(self, doc_id: str) -> DocumentText:

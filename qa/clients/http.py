@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -11,7 +13,7 @@ import requests
 
 from qa.clients.base import DocumentText
 from qa.errors import BadResponse, ClientError, InvalidSetting, RequestRejected, ServerUnreachable
-from qa.schema import Answer, DocumentSummary
+from qa.schema import MAX_BATCH_QUESTIONS, Answer, BatchItem, DocumentSummary
 
 
 class HttpClient:
@@ -40,6 +42,50 @@ class HttpClient:
             return Answer.from_dict(body)
         except ValueError as exc:
             raise self._not_qa(self.base_url + "/api/ask", 200, str(exc)) from exc
+
+    def ask_many(
+        self,
+        questions: Sequence[str],
+        top_k: int,
+        answers: int = 1,
+        filters: Mapping[str, Any] | None = None,
+    ) -> Iterator[BatchItem]:
+        """``POST /api/ask/batch``, in batches of at most 64, each line read as it arrives."""
+        for start in range(0, len(questions), MAX_BATCH_QUESTIONS):
+            payload: dict[str, Any] = {
+                "questions": list(questions[start : start + MAX_BATCH_QUESTIONS]),
+                "top_k": top_k,
+                "answers": answers,
+            }
+            if filters is not None:
+                payload["filters"] = dict(filters)
+            for line in self._stream("/api/ask/batch", payload):
+                try:
+                    item = BatchItem.from_dict(line)
+                except ValueError as exc:
+                    raise self._not_qa(self.base_url + "/api/ask/batch", 200, str(exc)) from exc
+                yield replace(item, index=item.index + start)
+
+    def _stream(self, path: str, payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """POST ``payload`` and yield each line of the NDJSON answer as it arrives; a refusal
+        of the whole request raises as ``_send`` would."""
+        url = self.base_url + path
+        resp = self._send_raw(
+            path, lambda s, u: s.post(u, json=payload, timeout=self.timeout, stream=True)
+        )
+        with resp:
+            if resp.status_code >= 400:
+                try:
+                    body = resp.json()
+                except ValueError as exc:
+                    raise self._not_qa(url, resp.status_code, _text_line(resp)) from exc
+                raise _http_error(self.base_url, resp.status_code, body, resp)
+            try:
+                for raw in resp.iter_lines():
+                    if raw:
+                        yield json.loads(raw)
+            except (ValueError, requests.exceptions.RequestException) as exc:
+                raise self._not_qa(url, resp.status_code, f"a broken line: {exc}") from exc
 
     def document(self, doc_id: str) -> DocumentText:
         """``GET /api/documents/<doc_id>``."""
@@ -75,9 +121,24 @@ class HttpClient:
 
     def _send(self, path: str, call: Callable[[Any, str], Any]) -> dict[str, Any]:
         """One request; every way it can fail becomes a ``ClientError``."""
+        url = self.base_url + path
+        resp = self._send_raw(path, call)
+        status = resp.status_code
+        try:
+            body = resp.json()
+        except ValueError as exc:
+            raise self._not_qa(url, status, _text_line(resp)) from exc
+        if status >= 400:
+            raise _http_error(self.base_url, status, body, resp)
+        if not isinstance(body, dict):
+            raise self._not_qa(url, status, "not a JSON object")
+        return body
+
+    def _send_raw(self, path: str, call: Callable[[Any, str], Any]) -> Any:
+        """The response to one request; failing to reach the server is a ``ServerUnreachable``."""
         url, base = self.base_url + path, self.base_url
         try:
-            resp = call(self._session(), url)
+            return call(self._session(), url)
         except requests.exceptions.ConnectionError as exc:
             raise ServerUnreachable(
                 f"cannot reach the qa server at {base} (is it running? `make run`)",
@@ -92,16 +153,6 @@ class HttpClient:
             raise ServerUnreachable(
                 f"request to {url} failed: {exc}", url=base, detail=_reason(exc)
             ) from exc
-        status = resp.status_code
-        try:
-            body = resp.json()
-        except ValueError as exc:
-            raise self._not_qa(url, status, _text_line(resp)) from exc
-        if status >= 400:
-            raise _http_error(base, status, body, resp)
-        if not isinstance(body, dict):
-            raise self._not_qa(url, status, "not a JSON object")
-        return body
 
     def _not_qa(self, url: str, status: int, detail: str) -> ClientError:
         return BadResponse(

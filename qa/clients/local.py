@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from qa.clients.base import DocumentText
 from qa.errors import DocumentNotFound, InvalidRequest, RequestRejected
-from qa.schema import Answer
+from qa.schema import MAX_BATCH_QUESTIONS, Answer, BatchItem
 
 if TYPE_CHECKING:
     from qa.config import Settings
@@ -49,6 +50,25 @@ class LocalClient:
             return self.pipeline.ask(question, top_k, answers, filters)
         except InvalidRequest as exc:
             raise RequestRejected(str(exc), detail=f"{exc.code}: {exc}") from exc
+
+    def ask_many(
+        self,
+        questions: Sequence[str],
+        top_k: int,
+        answers: int = 1,
+        filters: Mapping[str, Any] | None = None,
+    ) -> Iterator[BatchItem]:
+        """The pipeline's answers to ``questions``, in batches, side by side (``qa.batch``)."""
+        from qa.batch import ask_batch
+
+        for start in range(0, len(questions), MAX_BATCH_QUESTIONS):
+            part = list(questions[start : start + MAX_BATCH_QUESTIONS])
+            try:
+                items = ask_batch(self.pipeline, part, top_k, answers, filters)
+            except InvalidRequest as exc:
+                raise RequestRejected(str(exc), detail=f"{exc.code}: {exc}") from exc
+            for item in items:
+                yield replace(item, index=item.index + start)
 
     def document(self, doc_id: str) -> DocumentText:
         """One document's raw text, exactly as indexed."""

@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output folder (default: reports/<timestamp>)")
     p.add_argument("--top-k", type=_bounded(1, 50), default=10, help="passages requested (10)")
     p.add_argument("--concurrency", type=_bounded(1, 256), default=1, help="worker threads (1)")
+    p.add_argument(
+        "--batch",
+        action="store_true",
+        help="ask in batches of 64 (POST /api/ask/batch with --url), answered side by side; "
+        "a question's latency is then the time since the answer before it",
+    )
     p.add_argument("--limit", type=_bounded(1, 10**9), help="a random sample of N questions")
     p.add_argument("--seed", type=int, default=0, help="sampling seed for --limit (0)")
     p.add_argument(
@@ -235,6 +241,7 @@ def _run_session(
             concurrency=args.concurrency,
             on_done=on_done,
             filters=args.filters,
+            batch=args.batch,
         )
     finally:
         bar.close()
@@ -243,7 +250,7 @@ def _run_session(
             elapsed = round(time.perf_counter() - clock, 3)
             state.sessions.append(
                 {"started": started, "elapsed_s": elapsed, "completed": finished,
-                 "concurrency": args.concurrency}
+                 "concurrency": args.concurrency, "batch": args.batch}
             )  # fmt: skip
             state.save(args.out)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -119,13 +119,17 @@ def evaluate_one(
     ``questions.jsonl`` record."""
     started = time.perf_counter()
     try:
-        answer: Answer = client.ask(q.question, top_k, ANSWERS, filters)
+        answer: Answer | str = client.ask(q.question, top_k, ANSWERS, filters)
     except QAError as exc:
-        latency = (time.perf_counter() - started) * 1000
-        overlap = question_overlap(q, docs)
-        verdict = failed(q.id, q.answerable, failure_text(exc), latency, overlap)
+        answer = failure_text(exc)
+    return judged(q, answer, (time.perf_counter() - started) * 1000, docs)
+
+
+def judged(q: Question, answer: Answer | str, latency: float, docs: DocumentCache) -> dict:
+    """The ``questions.jsonl`` record of ``q`` given its answer, or why it has none."""
+    if isinstance(answer, str):
+        verdict = failed(q.id, q.answerable, answer, latency, question_overlap(q, docs))
         return _record(q, {}, [], verdict)
-    latency = (time.perf_counter() - started) * 1000
     # Judged and recorded in the API's JSON shape: the records are JSON, and a resumed run reads
     # back records written by earlier versions.
     response = answer.to_dict()
@@ -141,6 +145,30 @@ def evaluate_one(
         overlap=question_overlap(q, docs),
     )
     return _record(q, response, valid, verdict)
+
+
+def evaluate_batched(
+    pending: Sequence[Question],
+    client: Client,
+    docs: DocumentCache,
+    top_k: int,
+    filters: Mapping[str, Any] | None,
+) -> Iterator[dict]:
+    """``pending`` asked in batches (``Client.ask_many``), each record as its answer arrives;
+    a question's latency is the time since the answer before it arrived."""
+    last, done = time.perf_counter(), set()
+    try:
+        items = client.ask_many([q.question for q in pending], top_k, ANSWERS, filters)
+        for item in items:
+            now = time.perf_counter()
+            answer = item.answer or f"{item.error_code}: {item.error_message}"
+            done.add(item.index)
+            yield judged(pending[item.index], answer, (now - last) * 1000, docs)
+            last = now
+    except QAError as exc:  # a batch refused or cut off: the questions it left fail with it
+        for i, q in enumerate(pending):
+            if i not in done:
+                yield judged(q, failure_text(exc), 0.0, docs)
 
 
 def _record(q: Question, response: dict, valid: list[bool], verdict: Judgement) -> dict:
@@ -246,13 +274,19 @@ def run_questions(
     concurrency: int,
     on_done: Callable[[dict], None],
     filters: Mapping[str, Any] | None = None,
+    batch: bool = False,
 ) -> None:
-    """Answer ``pending`` on ``concurrency`` threads, calling ``on_done`` in this thread per record.
+    """Answer ``pending`` on ``concurrency`` threads (with ``batch``: in batches, the service
+    answering side by side), calling ``on_done`` in this thread per record.
 
     On KeyboardInterrupt, queued questions are cancelled and the interrupt propagates; what has
     been passed to ``on_done`` is already saved.
     """
     docs = DocumentCache(lambda doc_id: document_text(client, doc_id))
+    if batch:
+        for record in evaluate_batched(pending, client, docs, top_k, filters):
+            on_done(record)
+        return
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="qa-eval")
     try:
         futures: list[Future] = [
