@@ -49,6 +49,13 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, help="stop (and save) after this long")
     parser.add_argument("--checkpoint-minutes", type=float, default=10.0)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="the encoder's arithmetic: bf16 (weights stay float32) is about twice as fast where "
+        "the CPU has AVX-512 BF16 or AMX, slower elsewhere; auto picks by the CPU",
+    )
     parser.add_argument("--limit", type=int, help="train on this many questions (a trial run)")
     parser.add_argument("--status", action="store_true", help="say where the run stands and exit")
     args = parser.parse_args()
@@ -81,6 +88,7 @@ def main() -> int:
         checkpoint_s=args.checkpoint_minutes * 60,
         provenance=provenance,
         log=lambda line: print(line, flush=True),
+        bf16=None if args.precision == "auto" else args.precision == "bf16",
     )
     hours = progress.seconds / 3600
     print(

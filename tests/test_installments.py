@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import replace
 
@@ -104,3 +105,13 @@ def test_a_saved_run_is_not_resumed_on_other_data_or_settings(tiny_cross_encoder
         run(groups[:-1] + _groups(4)[3:4], tiny_cross_encoder, state, config, log=print)
     with pytest.raises(ValueError, match="another config"):
         run(groups, tiny_cross_encoder, state, replace(config, encoder_lr=1e-3), log=print)
+
+
+def test_bf16_arithmetic_trains_and_is_recorded(tiny_cross_encoder, tmp_path):
+    groups = _groups(3)
+    config = RunConfig(groups_per_step=2, bucket_batches=2)
+    progress = run(
+        groups, tiny_cross_encoder, tmp_path / "run", config, log=lambda _: None, bf16=True
+    )
+    assert progress.done and progress.installments[0]["bf16"] is True
+    assert progress.loss is not None and math.isfinite(progress.loss)

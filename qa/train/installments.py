@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from qa.hardware import cpu_name
+from qa.hardware import cpu_info, cpu_name
 from qa.read.reranker import MAX_TOKENS, mean_pool
 from qa.train.reranker_training import (
     Group,
@@ -162,9 +162,12 @@ def run(
     checkpoint_s: float = 600.0,
     provenance: dict | None = None,
     log: Callable[[str], None] = print,
+    bf16: bool | None = None,
 ) -> Progress:
     """Train from ``base`` (or resume from ``state``) for at most ``budget_s`` seconds, saving
     to ``state`` every ``checkpoint_s`` seconds, at the end, and on SIGTERM or SIGINT.
+    ``bf16``: the encoder's arithmetic in bfloat16 (weights and optimiser stay float32); None:
+    where the CPU has bfloat16 instructions (``bf16_is_native``).
 
     Raises ``ValueError`` when ``state`` holds a run of other groups or another config.
     """
@@ -180,12 +183,15 @@ def run(
         return progress
 
     first = progress.step
-    trainer = _Trainer(state if first else Path(base), config)
+    trainer = _Trainer(
+        state if first else Path(base), config, bf16_is_native() if bf16 is None else bf16
+    )
     installment = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "from": first,
         "cpu": cpu_name(),
         "threads": trainer.threads,
+        "bf16": trainer.bf16,
     }
     progress.installments.append(installment)
     started = last_save = time.time()
@@ -227,11 +233,11 @@ def run(
 class _Trainer:
     """The model in training (float32), its heads and optimiser: one step at a time."""
 
-    def __init__(self, folder: Path, config: RunConfig) -> None:
+    def __init__(self, folder: Path, config: RunConfig, bf16: bool = False) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
-        self._torch, self._config = torch, config
+        self._torch, self._config, self.bf16 = torch, config, bf16
         self.threads = torch.get_num_threads()
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         self.encoder = AutoModel.from_pretrained(
@@ -262,7 +268,9 @@ class _Trainer:
         rng = random.Random(f"{config.seed}:{step}")
         picked = [pick_sentences(g, config.group_size, rng) for g in batch]
         encoded, offsets = encode_pairs(self.tokenizer, batch, picked, MAX_TOKENS)
-        hidden = self.encoder(**encoded).last_hidden_state
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            hidden = self.encoder(**encoded).last_hidden_state
+        hidden = hidden.float()  # the heads and losses in float32
         mask = encoded["attention_mask"]
         logits = self.head(mean_pool(hidden, mask)).squeeze(-1) * config.scale
         sizes = [len(texts) for texts in picked]
@@ -298,6 +306,13 @@ class _Trainer:
             state.rename(old)
         fresh.rename(state)
         shutil.rmtree(old, ignore_errors=True)
+
+
+def bf16_is_native() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX-512 BF16 or AMX): there the encoder's
+    step takes about half the time (1.8 s -> 0.9 s for 48 pairs on one AMD EPYC core); on AVX2
+    alone bfloat16 is emulated and slower."""
+    return any(flag in cpu_info().vector for flag in ("avx512_bf16", "amx_bf16"))
 
 
 def _check_same_run(progress: Progress, groups: Sequence[Group], config: RunConfig, steps: int):
