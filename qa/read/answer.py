@@ -13,16 +13,15 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
 
 import numpy as np
 
 from qa.read import answer_types, short_answer
+from qa.read.evidence import Evidence
 from qa.read.reader_model import ReaderModel
 from qa.read.related_terms import RelatedTerms
-from qa.runtime import available_cores
+from qa.read.rereading import PairScorer, Reread, Rereader
 from qa.schema import Citation, Hit, Sentence, page_of
 from qa.text import STOPWORDS, content_terms, in_context, stem, words
 
@@ -38,21 +37,8 @@ _NONE: frozenset[str] = frozenset()
 _ANALYSED_SENTENCES = 4096
 # Documents whose titles (and their terms) are kept between questions.
 _TITLED_DOCUMENTS = 4096
-# Sentences the cross-encoder rereads at least (fewer when the linear ranker keeps fewer).
-_MIN_REREAD = 2
 # Other answers than the first reread at most this many sentences in all.
 _MAX_REREAD = 20
-
-
-class PairScorer(Protocol):
-    """Scores how well each passage answers a question, and where in it the answer lies
-    (``qa.read.reranker.CrossEncoder``). One with ``context_sentences`` 1 reads each sentence
-    headed by the one before it.
-    """
-
-    def read(
-        self, question: str, passages: Sequence[str], from_chars: Sequence[int] | None = None
-    ) -> tuple[np.ndarray, Sequence[Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -87,16 +73,6 @@ class TermStats:
 
 
 @dataclass(frozen=True)
-class Evidence:
-    """A candidate sentence's features and score (kept for diagnostics and model fitting)."""
-
-    sentence_id: int
-    score: float
-    rank: int
-    features: Mapping[str, float]
-
-
-@dataclass(frozen=True)
 class Reading:
     """The reader's verdict: the answer span and how sure it is."""
 
@@ -111,32 +87,6 @@ class Reading:
     closest: str | None = None
     # Other possible answers when several were asked for, best first, each from other sentences.
     others: tuple[Reading, ...] = ()
-
-
-# One reread sentence: its evidence, the cross-encoder's logit, where the sentence starts in the
-# text read, and where the span head puts the answer.
-_Pair = tuple[Evidence, float, int, Any]
-
-
-@dataclass(frozen=True)
-class _Reread:
-    """The sentences the cross-encoder has read for a question, in the linear ranking's order."""
-
-    evidence: list[Evidence]  # each read sentence's, scored with the cross-encoder's logit
-    spans: dict[int, tuple[int, int]]  # sentence id -> the span head's answer in it
-    pairs: list[_Pair]
-    ranked: list[Evidence]  # every candidate by linear score: ``pairs`` read its first ones
-
-    @classmethod
-    def of(
-        cls, pairs: list[_Pair], ranked: list[Evidence], weights: Mapping[str, float]
-    ) -> _Reread:
-        spans = {
-            e.sentence_id: (span.start - head, span.end - head)
-            for e, _, head, span in pairs
-            if span is not None
-        }
-        return cls(_reread_evidence(pairs, ranked[0], weights), spans, pairs, ranked)
 
 
 def question_terms(question: str) -> frozenset[str]:
@@ -193,10 +143,18 @@ class Reader:
         # Kept for the documents that came up last: a loaded index reads a document's text (its
         # title with it) when asked for, and a million documents' titles need not stay in memory.
         self._title = functools.lru_cache(maxsize=_TITLED_DOCUMENTS)(self._read_title)
-        # Threads that reread sentences ahead (``read``'s ``width``); started when first asked.
-        self._read_ahead = ThreadPoolExecutor(available_cores(), thread_name_prefix="qa-reread")
         self.model = model or ReaderModel.load()
         self.cross_encoder = cross_encoder
+        self._rereader = (
+            None
+            if cross_encoder is None
+            else Rereader(
+                cross_encoder,
+                lambda: self.model.rerank,
+                self.shown_sentence,
+                lambda sid: self._sentences[sid].text,
+            )
+        )
         # The gate read after the cross-encoder, when there is one and the model has it.
         self.gate = self.model.gate if cross_encoder is not None else None
         default = self.gate.threshold if self.gate is not None else self.model.threshold
@@ -264,7 +222,7 @@ class Reader:
         self,
         question: str,
         first: Reading,
-        done: _Reread,
+        done: Reread,
         q_terms: frozenset[str],
         kind: str | None,
         wanted: int,
@@ -278,7 +236,8 @@ class Reader:
             missing = wanted - len(picked)
             if not missing or len(done.pairs) >= min(len(done.ranked), _MAX_REREAD):
                 break
-            done = self._read_further(question, done, len(done.pairs) + missing)
+            assert self._rereader is not None  # only a reread has sentences left unread
+            done = self._rereader.read_further(question, done, len(done.pairs) + missing)
         judge = self.gate if self.gate is not None else self.model
         others = [
             self._answered(
@@ -346,63 +305,12 @@ class Reader:
         kind = answer_types.expected_type(question)
         return q_terms, kind, self._evidence(question, q_terms, kind, q_vector, hits)
 
-    def _rerank(self, question: str, scored: list[Evidence], width: int = 1) -> _Reread:
-        """The linear ranker's best ``depth`` sentences, rescored with the cross-encoder, and
-        where its span head puts the answer in each (character offsets in the sentence); up to
-        ``width`` of them read at once.
-
-        The rest are dropped. The cross-encoder costs 6 to 11 ms a sentence (ONNX int8, one
-        core, 45 to 90 tokens with question and title), and deeper rereading gains little
-        (held-out SQuAD v1.1, top sentence right: linear .764, reread 5 .778, reread 8 or 15 .781).
-        """
-        if self.cross_encoder is None:
-            return _Reread(scored, {}, [], [])
-        weights = self.model.rerank
-        ranked = sorted(scored, key=lambda e: -e.score)
-        top = ranked[: int(weights["depth"])]
-        # Reread best linear score first, and stop once a sentence could not overtake the leader
-        # even with the highest logit the cross-encoder gives (its "ceiling"): the ones after it
-        # score lower still. Two at least: the gate weighs the chosen one's lead over the
-        # runner-up's logit. SQuAD v1.1 calibration fifth: 3.7 pairs a question instead of 5,
-        # not one pick or gate verdict changed, confidence moved by 0.006 on average.
-        ceiling = float(weights.get("ceiling", math.inf))
-        read: list[_Pair] = []
-        leader = -math.inf
-        # With cores to spare (width > 1), the next sentences are read while this one is: each
-        # pair still runs alone, so the same pairs give the same answer, sooner (a pair read
-        # ahead that the stop below turns out not to need is dropped).
-        ahead: dict[int, Future] = {}
-        for i, e in enumerate(top):
-            if (
-                len(read) >= _MIN_REREAD
-                and weights["cross"] * ceiling + weights["linear"] * e.score <= leader
-            ):
-                break
-            if width > 1:
-                for j in range(i, min(i + width, len(top))):
-                    if j not in ahead:
-                        ahead[j] = self._read_ahead.submit(self._read_pair, question, top[j])
-            item = ahead.pop(i).result() if i in ahead else self._read_pair(question, e)
-            read.append(item)
-            leader = max(leader, weights["cross"] * item[1] + weights["linear"] * e.score)
-        for unneeded in ahead.values():
-            unneeded.cancel()
-        return _Reread.of(read, ranked, weights)
-
-    def _read_further(self, question: str, done: _Reread, total: int) -> _Reread:
-        """``done`` with the next sentences of its ranking read too, ``total`` in all (other
-        answers than the first need more than the stop in ``_rerank`` reads)."""
-        more = [self._read_pair(question, e) for e in done.ranked[len(done.pairs) : total]]
-        return _Reread.of([*done.pairs, *more], done.ranked, self.model.rerank)
-
-    def _read_pair(self, question: str, e: Evidence) -> _Pair:
-        """The cross-encoder's logit for ``e``'s sentence (as it reads it), where the sentence
-        starts in what it read, and where its span head puts the answer."""
-        context = getattr(self.cross_encoder, "context_sentences", 0)
-        text = self.shown_sentence(e.sentence_id, context)
-        head = len(text) - len(self._sentences[e.sentence_id].text)
-        logits, found = self.cross_encoder.read(question, [text], [head])  # type: ignore[union-attr]
-        return e, float(logits[0]), head, found[0]
+    def _rerank(self, question: str, scored: list[Evidence], width: int = 1) -> Reread:
+        """The cross-encoder's reread of ``scored`` (``qa.read.rereading``); without one, the
+        linear ranking as it is."""
+        if self._rereader is None:
+            return Reread.unread(scored)
+        return self._rereader.rerank(question, scored, width)
 
     def shown_sentence(self, sid: int, context: int = 0) -> str:
         """A sentence as a cross-encoder reads it: headed by its document's title and, with
@@ -541,34 +449,6 @@ class Reader:
         page = page_of(self._page_starts.get(first.doc_id, ()), first.start)
         quote = raw[first.start : last.end]
         return Citation(1, first.doc_id, title, first.start, last.end, quote, page=page)
-
-
-def _reread_evidence(
-    read: Sequence[_Pair], first: Evidence, weights: Mapping[str, float]
-) -> list[Evidence]:
-    """Each reread sentence's evidence: its mixed score, and its logit and lead among ``read``."""
-    logits = [logit for _, logit, _, _ in read]
-    # Each logit's lead over the best of the others: a sentence the cross-encoder prefers
-    # clearly is surer than one among equals.
-    ordered = sorted(logits, reverse=True)
-    leads = [
-        x - (ordered[1] if x == ordered[0] and len(ordered) > 1 else ordered[0]) for x in logits
-    ]
-    return [
-        Evidence(
-            e.sentence_id,
-            weights["cross"] * logit + weights["linear"] * e.score,
-            e.rank,
-            {
-                **e.features,
-                "cross": logit,
-                "cross_margin": lead,
-                "linear": e.score,
-                "agree": float(e is first),
-            },
-        )
-        for (e, logit, _, _), lead in zip(read, leads, strict=True)
-    ]
 
 
 def confidence_features(best: Evidence, scored: Sequence[Evidence]) -> dict[str, float]:
