@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from qa import __version__
 from qa.config import DEFAULT_CORPUS, MODEL_NAME, TOKENIZER_NAME, Settings
 from qa.embedding import Embedder, load_embedder
@@ -19,7 +21,7 @@ from qa.ingest import TEXT_RULES, ReadLimits, scan_corpus, sha256_text
 from qa.ingest.chunking import chunk_corpus
 from qa.ingest.metadata import META_SUFFIX
 from qa.runtime import BI_ENCODER, EncoderRuntime, encoder_runtime
-from qa.schema import Document, SkippedFile
+from qa.schema import Chunk, Document, SkippedFile
 from qa.store import (
     FORMAT_VERSION,
     DocumentPieces,
@@ -68,6 +70,12 @@ def build_settings(settings: Settings) -> dict[str, Any]:
         "faiss_factory": settings.faiss_factory,
         "backend": settings.backend,
         "text_rules": TEXT_RULES,
+        # Named only when not the default, so indexes built before it existed still match.
+        **(
+            {"chunk_vectors": settings.chunk_vectors}
+            if settings.chunk_vectors != "embedded"
+            else {}
+        ),
     }
 
 
@@ -412,12 +420,13 @@ def embed_documents(
     )
     lap("chunking")  # sentences split, windows cut to the model's tokens
     title_of = {d.doc_id: d.title for d in docs}
-    chunk_vectors = embedder.encode(
-        [titled(title_of[c.doc_id], c.text) for c in chunks],
-        progress=progress,
-        desc="embedding chunks",
-    )
-    lap("embedding chunks")
+    if settings.chunk_vectors == "embedded":
+        chunk_vectors = embedder.encode(
+            [titled(title_of[c.doc_id], c.text) for c in chunks],
+            progress=progress,
+            desc="embedding chunks",
+        )
+        lap("embedding chunks")
     bare = embedder.encode(
         [s.text for s in sentences], progress=progress, desc="embedding sentences"
     )
@@ -428,6 +437,8 @@ def embed_documents(
         desc="embedding titled sentences",
     )
     lap("embedding titled sentences")
+    if settings.chunk_vectors != "embedded":
+        chunk_vectors = _sentence_means(chunks, titled_vectors)
     # One contents of the new documents, cut into per-document pieces.
     batch = IndexContents(
         documents=tuple(_stored(d) for d in docs),
@@ -437,6 +448,13 @@ def embed_documents(
         sentence_vectors=SentenceVectors(bare, titled_vectors),
     )
     return batch.pieces()
+
+
+def _sentence_means(chunks: Sequence[Chunk], vectors: np.ndarray) -> np.ndarray:
+    """Each chunk's vector as the unit-length mean of its sentences' (rows of ``vectors``)."""
+    out = np.stack([vectors[c.first_sentence : c.last_sentence + 1].mean(axis=0) for c in chunks])
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return (out / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 def _summary(counts: dict[str, int]) -> str:

