@@ -120,13 +120,18 @@ def content_terms(text: str) -> list[str]:
     return terms
 
 
+_URL = re.compile(r"\bhttps?://\S+")
+
+
 def titled(title: str, text: str) -> str:
     """A passage as the embedding model and BM25 see it: headed by its document's title.
 
     Passages often name their subject only in the title ("It was founded in 1890"); the title
     lets both rankings match a question that names it. The quoted text never includes it.
     """
-    title = title.strip()
+    # A web address in a title (a paper's "... https://www.ncbi.nlm.nih.gov/pmc/articles/PMC...")
+    # says nothing of the subject and costs the encoders a dozen tokens a passage.
+    title = " ".join(_URL.sub(" ", title).split())
     if not title or text.startswith(title):
         return text
     return f"{title} {text}" if title[-1] in ".!?:" else f"{title}. {text}"

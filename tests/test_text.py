@@ -146,6 +146,12 @@ def test_question_and_answer_share_terms() -> None:
         ("Is NATO ready?", "Yes.", "Is NATO ready? Yes."),
         ("Moscow talks", "Moscow talks began on Monday.", "Moscow talks began on Monday."),
         ("  ", "Untitled text.", "Untitled text."),
+        (
+            "Techniques to Study B Cells https://www.ncbi.nlm.nih.gov/pmc/articles/PMC5/",
+            "We review them.",
+            "Techniques to Study B Cells. We review them.",
+        ),
+        ("https://example.org/a", "Only an address.", "Only an address."),
     ],
 )
 def test_titled_heads_a_passage_with_its_title_once(title: str, text: str, expected: str) -> None:

@@ -15,7 +15,8 @@ from qa.text import split_sentences
 # rules change what a document's sentences are, and the next ``qa index`` re-splits every one.
 # 2: papers' reference abbreviations ("et al.", "Eq.") end no sentence; a compound broken at its
 # own hyphen at a line end keeps the hyphen where the document writes it so within a line.
-# 3: a Markdown file's front matter is its metadata, not text (``qa.ingest.metadata``).
+# 3: a Markdown file's front matter is its metadata, not text (``qa.ingest.metadata``); a web
+# address in a title heads no passage the encoders read (``qa.text.titled``).
 TEXT_RULES = 3
 _TITLE_MAX_WORDS = 20
 _FALLBACK_TITLE_CHARS = 80
