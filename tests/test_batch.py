@@ -200,3 +200,11 @@ def test_an_evaluation_in_batches_judges_the_same_answers(seed_settings, live_se
     for qid, record in runs["batch"].items():
         assert record["answer"] == runs["one"][qid]["answer"]
         assert record["verdict"]["answer_hit"] == runs["one"][qid]["verdict"]["answer_hit"]
+
+
+@pytest.mark.parametrize(("path", "kib"), [("/api/ask", 64), ("/api/ask/batch", 1024)])
+def test_a_body_over_a_routes_limit_is_a_413_naming_that_limit(client, path, kib):
+    body = json.dumps({"question": "x" * (kib * 1024), "questions": ["x"]})
+    response = client.post(path, data=body, content_type="application/json")
+    assert response.status_code == 413
+    assert f"larger than {kib} KiB" in response.get_json()["error"]["message"]

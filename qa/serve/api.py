@@ -308,7 +308,7 @@ def _http_error(exc: HTTPException) -> Any:
     status = exc.code or 500
     messages = {
         404: "no such route or document",
-        413: f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB",
+        413: f"the request body is larger than {_body_limit() // 1024} KiB, this route's limit",
     }
     message = messages.get(status, exc.description or exc.name)
     response, status = _error(
@@ -319,6 +319,14 @@ def _http_error(exc: HTTPException) -> Any:
         if name.lower() != "content-type":
             response.headers[name] = value
     return response, status
+
+
+def _body_limit() -> int:
+    """The body limit of the request being answered (routes that take files or batches raise it)."""
+    try:
+        return int(request.max_content_length or MAX_BODY_BYTES)
+    except RuntimeError:  # outside a request
+        return MAX_BODY_BYTES
 
 
 def _unexpected_error(exc: Exception) -> Any:
