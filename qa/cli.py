@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from qa.config import Settings
-from qa.errors import InvalidRequest, QAError
+from qa.errors import IndexNotWritable, InvalidRequest, QAError
 from qa.filters import filters_option
 from qa.serve.options import add_arguments as add_serve_arguments
 
@@ -147,9 +147,15 @@ def _index(args: argparse.Namespace) -> int:
         # A full disk outside the build folder's own writes (the lock file, the model cache):
         # the same one line as within them, never a traceback. Builds switch in atomically, so
         # whatever was live still is.
-        if not is_disk_full(exc):
-            raise
-        raise disk_full(exc, settings.index_dir) from exc
+        if is_disk_full(exc):
+            raise disk_full(exc, settings.index_dir) from exc
+        # Permissions, a read-only file system: one line too. Builds switch in atomically, so
+        # whatever was live still is.
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise IndexNotWritable(
+            f"cannot build the index in {settings.index_dir}{where}: {exc.strerror or exc}; "
+            "the previous index, if any, is unchanged"
+        ) from exc
     if not args.quiet:
         state = "built" if report.built else "up to date"
         print(f"{state}: {report.documents} documents, {report.chunks} chunks in {report.folder}")

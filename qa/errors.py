@@ -85,6 +85,13 @@ class RayJobFailed(QAError):
     code = "ray_job_failed"
 
 
+class IndexNotWritable(QAError):
+    """The index folder (or a file the build needs) could not be written for a reason other than
+    space: permissions, a read-only file system. Nothing was replaced."""
+
+    code = "index_not_writable"
+
+
 class DiskFull(QAError):
     """No space (or quota) left to write a build: nothing was replaced, the previous index is
     still the live one."""

@@ -252,6 +252,29 @@ def test_a_full_disk_during_qa_index_is_one_line_and_the_old_index_stays(
     assert pipeline.health()["stale"] == [{"path": "comets.txt", "change": "changed"}]
 
 
+def test_an_index_folder_that_cannot_be_written_is_one_line_and_the_old_index_stays(
+    living: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import qa.build
+    from qa.cli import main as cli_main
+
+    before = live_build(living.index_dir)
+    assert living.corpus is not None
+    (living.corpus / "comets.txt").write_text("Comets\n\nHalley's Comet is gone.\n", "utf-8")
+    where = str(living.index_dir / ".build.lock")
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), where)
+
+    monkeypatch.setattr(qa.build, "_build", refused)
+    assert cli_main(["index", "--quiet", "--index-dir", str(living.index_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"qa: error: cannot build the index in {living.index_dir} ({where})")
+    assert "Permission denied" in err and "the previous index, if any, is unchanged" in err
+    assert live_build(living.index_dir) == before
+
+
 # --- damage, checksums, leftovers ----------------------------------------------------------------
 
 
