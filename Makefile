@@ -7,7 +7,7 @@ PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 
 .PHONY: install models index run test lint clean bench-squad bench-squad-v2 bench-seeds reranker reader gate \
-	bench-incremental bench-serve bench-encoders bench-scale bench-external reader-full reader-full-measure bench-batch
+	bench-incremental bench-serve bench-encoders bench-scale bench-external reader-full reader-full-measure bench-batch bench-index
 
 # The CPU build of torch goes in first: installed later by sentence-transformers' dependency on
 # plain `torch`, pip would pull a multi-GB CUDA build instead.
@@ -184,6 +184,12 @@ clean:
 BENCH_ARGS ?= --rerankers off,default,fast --idle 200
 bench-serve: index
 	$(BIN)/python scripts/bench_serve.py $(BENCH_ARGS)
+
+# `qa index` against issue 28's minimal peer (150-word chunks embedded once), in one run:
+# covid-dev25 by default, or INDEX_BENCH_CORPUS.
+INDEX_BENCH_CORPUS ?= $(COVID_DEV)/corpus
+bench-index: install
+	$(BIN)/python scripts/bench_index.py $(INDEX_BENCH_CORPUS)
 
 # A batch of 64 questions (POST /api/ask/batch) against the same 64 asked one by one, 3 rounds.
 bench-batch: index
