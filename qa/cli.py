@@ -194,7 +194,7 @@ def _ask(args: argparse.Namespace) -> int:
 def _ask_file(pipeline, args: argparse.Namespace) -> int:
     """``qa ask --file``: every non-blank line a question, answered in batches; exit 1 if any
     question got an error instead of an answer."""
-    from qa.batch import MAX_QUESTIONS, ask_batch
+    from qa.clients import LocalClient
 
     try:
         text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(encoding="utf-8")
@@ -202,13 +202,10 @@ def _ask_file(pipeline, args: argparse.Namespace) -> int:
         raise QAError(f"cannot read questions from {args.file}: {exc}") from exc
     questions = [line.strip() for line in text.splitlines() if line.strip()]
     failed = 0
-    for start in range(0, len(questions), MAX_QUESTIONS):
-        part = questions[start : start + MAX_QUESTIONS]
-        for item in ask_batch(pipeline, part, args.top_k, args.answers, args.filters):
-            line = item.to_dict()
-            line["index"] += start
-            failed += item.answer is None
-            print(json.dumps(line, ensure_ascii=False), flush=True)
+    client = LocalClient(pipeline)
+    for item in client.ask_many(questions, args.top_k, args.answers, args.filters):
+        failed += item.answer is None
+        print(json.dumps(item.to_dict(), ensure_ascii=False), flush=True)
     return 1 if failed else 0
 
 

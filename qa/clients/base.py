@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from qa.schema import Answer, BatchItem
+from qa.schema import MAX_BATCH_QUESTIONS, Answer, BatchItem
 
 
 @dataclass(frozen=True)
@@ -93,3 +93,10 @@ def stale_warning(health: Mapping[str, Any]) -> str | None:
         f"warning: the index is stale: {because}. Answers quote the text as it was indexed; "
         "run `qa index` to update it"
     )
+
+
+def in_batches(questions: Sequence[str]) -> Iterator[tuple[int, list[str]]]:
+    """``questions`` cut into requests of at most ``MAX_BATCH_QUESTIONS``, each with the index
+    of its first question (``ask_many`` adds it to each answer's place in its batch)."""
+    for start in range(0, len(questions), MAX_BATCH_QUESTIONS):
+        yield start, list(questions[start : start + MAX_BATCH_QUESTIONS])

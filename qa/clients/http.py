@@ -11,9 +11,9 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from qa.clients.base import DocumentText
+from qa.clients.base import DocumentText, in_batches
 from qa.errors import BadResponse, ClientError, InvalidSetting, RequestRejected, ServerUnreachable
-from qa.schema import MAX_BATCH_QUESTIONS, Answer, BatchItem, DocumentSummary
+from qa.schema import Answer, BatchItem, DocumentSummary
 
 
 class HttpClient:
@@ -51,12 +51,8 @@ class HttpClient:
         filters: Mapping[str, Any] | None = None,
     ) -> Iterator[BatchItem]:
         """``POST /api/ask/batch``, in batches of at most 64, each line read as it arrives."""
-        for start in range(0, len(questions), MAX_BATCH_QUESTIONS):
-            payload: dict[str, Any] = {
-                "questions": list(questions[start : start + MAX_BATCH_QUESTIONS]),
-                "top_k": top_k,
-                "answers": answers,
-            }
+        for start, part in in_batches(questions):
+            payload: dict[str, Any] = {"questions": part, "top_k": top_k, "answers": answers}
             if filters is not None:
                 payload["filters"] = dict(filters)
             for line in self._stream("/api/ask/batch", payload):

@@ -6,9 +6,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from qa.clients.base import DocumentText
+from qa.clients.base import DocumentText, in_batches
 from qa.errors import DocumentNotFound, InvalidRequest, RequestRejected
-from qa.schema import MAX_BATCH_QUESTIONS, Answer, BatchItem
+from qa.schema import Answer, BatchItem
 
 if TYPE_CHECKING:
     from qa.config import Settings
@@ -61,8 +61,7 @@ class LocalClient:
         """The pipeline's answers to ``questions``, in batches, side by side (``qa.batch``)."""
         from qa.batch import ask_batch
 
-        for start in range(0, len(questions), MAX_BATCH_QUESTIONS):
-            part = list(questions[start : start + MAX_BATCH_QUESTIONS])
+        for start, part in in_batches(questions):
             try:
                 items = ask_batch(self.pipeline, part, top_k, answers, filters)
             except InvalidRequest as exc:
