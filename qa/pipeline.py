@@ -374,23 +374,17 @@ class QAPipeline:
         return self._check_top_k(top_k), self._check_answers(answers)
 
     def _check_answers(self, answers: object) -> int:
-        if answers is None:
-            return 1
-        if (
-            isinstance(answers, bool)
-            or not isinstance(answers, int)
-            or not 1 <= answers <= MAX_ANSWERS
-        ):
-            raise InvalidRequest(f"'answers' must be an integer from 1 to {MAX_ANSWERS}")
-        return answers
+        return _whole_number("answers", answers, 1, MAX_ANSWERS)
 
     def _check_top_k(self, top_k: object) -> int:
-        if top_k is None:
-            return self.settings.top_k
-        if (
-            isinstance(top_k, bool)
-            or not isinstance(top_k, int)
-            or not 1 <= top_k <= self.settings.max_top_k
-        ):
-            raise InvalidRequest(f"'top_k' must be an integer from 1 to {self.settings.max_top_k}")
-        return top_k
+        return _whole_number("top_k", top_k, self.settings.top_k, self.settings.max_top_k)
+
+
+def _whole_number(name: str, value: object, default: int, highest: int) -> int:
+    """A request's option ``name``: ``default`` when not given, else a whole number from 1 to
+    ``highest`` (``InvalidRequest`` naming it otherwise; ``true`` is not 1)."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= highest:
+        raise InvalidRequest(f"'{name}' must be an integer from 1 to {highest}")
+    return value
