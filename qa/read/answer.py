@@ -260,8 +260,10 @@ class Reader:
         quoted = set(self._answer_span(first, q_terms))
         picked = []
         for e in sorted(read, key=lambda e: -e.score):
+            if len(picked) == wanted:
+                break
             span = set(self._answer_span(e.sentence_id, q_terms))
-            if len(picked) < wanted and not quoted & span:
+            if not quoted & span:
                 picked.append(e)
                 quoted |= span
         return picked
