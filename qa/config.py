@@ -56,6 +56,10 @@ class Settings:
     # WordNet 3.0 database folder the reader links a question's words to a sentence's with
     # (qa.read.related_terms); None: the one `make install` puts in the package (qa/wordnet-3.0).
     wordnet: Path | None = None
+    # The cross-encoder's readings (a question and a sentence: 6-20 ms of CPU each) kept for
+    # questions asked again, in each serving process; 0 keeps none. 8,192 (some 2,000
+    # questions) take about 5 MiB.
+    pair_cache: int = 8192
     # Inference threads in a process that answers queries (index builds use every core).
     query_threads: int = 1
     # What runs both encoders: "onnx" (ONNX Runtime, exported from the bundled weights into
@@ -111,6 +115,8 @@ class Settings:
         for name in ("max_inflated_mb", "max_text_chars", "max_markup_nodes"):
             if getattr(self, name) < 1:
                 raise InvalidSetting(f"QA_{name.upper()}={getattr(self, name)} must be at least 1")
+        if self.pair_cache < 0:
+            raise InvalidSetting(f"QA_PAIR_CACHE={self.pair_cache} must be 0 (none) or more")
         if not _COLLECTION_PREFIX.fullmatch(self.milvus_prefix):
             raise InvalidSetting(
                 f"QA_MILVUS_PREFIX={self.milvus_prefix!r} cannot start a Milvus collection name: "

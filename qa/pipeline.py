@@ -167,6 +167,7 @@ class QAPipeline:
             page_starts={d.doc_id: d.page_starts for d in contents.documents if d.page_starts},
             term_stats=_term_stats(loaded.search),
             related_terms=load_related_terms(settings.wordnet),
+            cache_pairs=settings.pair_cache,
         )
         self._n_chunks = len(contents.chunks)
         self._scope = DocumentScope.of(contents)  # which rows a request's filters keep

@@ -221,10 +221,15 @@ class RssSampler(threading.Thread):
 
 
 def start_server(
-    args: argparse.Namespace, port: int, log_path: Path, reranker: str | None
+    args: argparse.Namespace,
+    port: int,
+    log_path: Path,
+    reranker: str | None,
+    pair_cache: str | None = None,
 ) -> subprocess.Popen[bytes]:
     """``qa serve`` (or ``--server-command``) on port, its output going to log_path; with
-    ``reranker``, that ``QA_RERANKER`` setting (None: the environment's)."""
+    ``reranker`` and ``pair_cache``, those ``QA_RERANKER`` and ``QA_PAIR_CACHE`` settings (None:
+    the environment's)."""
     if args.server_command:
         command = shlex.split(args.server_command.format(port=port, index_dir=args.index_dir))
     else:
@@ -233,6 +238,8 @@ def start_server(
     env = {**os.environ, "QA_INDEX_DIR": str(args.index_dir)}
     if reranker is not None:  # "default": the packaged cross-encoder, which is QA_RERANKER empty
         env["QA_RERANKER"] = "" if reranker == "default" else reranker
+    if pair_cache is not None:
+        env["QA_PAIR_CACHE"] = pair_cache
     with log_path.open("wb") as log:
         return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -314,11 +321,16 @@ class Bench:
     holder: IdleHolder | None
 
 
-def bench(args: argparse.Namespace, questions: list[str], reranker: str | None) -> Bench:
+def bench(
+    args: argparse.Namespace,
+    questions: list[str],
+    reranker: str | None,
+    pair_cache: str | None = None,
+) -> Bench:
     """Start a server, ask one client's questions, load it, ask again, stop it."""
     port = free_port()
     log_path = Path(tempfile.mkdtemp(prefix="bench-serve-")) / "server.log"
-    proc = start_server(args, port, log_path, reranker)
+    proc = start_server(args, port, log_path, reranker, pair_cache)
     try:
         boot = wait_healthy(proc, port, log_path, limit=300)
         single_client(port, questions, 3, args.request_timeout)  # warm-up
@@ -405,6 +417,11 @@ def main() -> int:
         "--rerankers",
         help="comma-separated QA_RERANKER settings benched one after another (default,fast,off)",
     )
+    parser.add_argument(
+        "--pair-caches",
+        help="comma-separated QA_PAIR_CACHE settings, each benched with each --rerankers one "
+        "(e.g. 0,8192: the questions repeat, so with a cache most pairs are read once)",
+    )
     args = parser.parse_args()
     args.index_dir = args.index_dir.resolve()
 
@@ -413,15 +430,20 @@ def main() -> int:
     # One run, several cross-encoders (e.g. "default,fast,off"): the same questions, the same
     # hour, one server after the other; none named: the environment's setting.
     settings = [None] if not args.rerankers else [r.strip() for r in args.rerankers.split(",")]
+    caches = [None] if not args.pair_caches else [c.strip() for c in args.pair_caches.split(",")]
     print(f"server: {args.server_command or 'qa serve ' + ' '.join(args.serve_arg)}")
-    print(f"index: {args.index_dir}  questions: {label} ({len(questions)})")
+    # The questions repeat (the load asks them again and again): a server keeping the
+    # cross-encoder's readings (QA_PAIR_CACHE) reads each pair once.
+    print(f"index: {args.index_dir}  questions: {label} ({len(questions)}, asked again in turn)")
     failed = False
     for reranker in settings:
-        result = bench(args, questions, reranker)
-        shown = reranker if reranker is not None else os.environ.get("QA_RERANKER") or "default"
-        print(f"\n== QA_RERANKER={shown}")
-        print_bench(args, result)
-        failed = failed or any(r.errors for r in (result.single, result.load, result.after))
+        for cache in caches:
+            result = bench(args, questions, reranker, cache)
+            shown = reranker if reranker is not None else os.environ.get("QA_RERANKER") or "default"
+            kept = cache if cache is not None else os.environ.get("QA_PAIR_CACHE") or "default"
+            print(f"\n== QA_RERANKER={shown} QA_PAIR_CACHE={kept}")
+            print_bench(args, result)
+            failed = failed or any(r.errors for r in (result.single, result.load, result.after))
     return 1 if failed else 0
 
 

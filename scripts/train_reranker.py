@@ -41,6 +41,7 @@ from qa.train.reranker_training import (  # noqa: E402
     Reread,
     TrainingConfig,
     fit_ceiling,
+    fit_ceilings,
     fit_mix,
     train,
 )
@@ -152,12 +153,19 @@ def main() -> int:
         rereads.append(Reread(tuple(linear[:depth]), tuple(logits), tuple(right[:depth])))
     weight, accuracy = fit_mix(rereads)
     ceiling = fit_ceiling(rereads)
-    rerank = {"depth": depth, "cross": 1.0, "linear": weight, "ceiling": ceiling}
+    rerank = {
+        "depth": depth,
+        "cross": 1.0,
+        "linear": weight,
+        "ceiling": ceiling,
+        "ceilings": fit_ceilings(rereads),
+    }
     provenance = {
         **model.provenance,
         "rerank": f"linear weight fitted on {len(rereads)} SQuAD v1.1 questions of the fit "
         f"articles' calibration fifth: top sentence right {accuracy:.3f}; ceiling: the "
-        f"{CEILING_QUANTILE:.1%} quantile of their {depth} reread logits",
+        f"{CEILING_QUANTILE:.1%} quantile of their {depth} reread logits (ceilings: of those "
+        "at each linear rank or after)",
     }
     replace(model, rerank=rerank, provenance=provenance).save(args.reader_model)
     print(f"rerank {rerank} (calibration accuracy {accuracy:.3f}); wrote {args.reader_model}")

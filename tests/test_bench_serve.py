@@ -30,6 +30,8 @@ def test_bench_serve_compares_settings_in_one_run(seed_settings: Settings) -> No
             "4",
             "--rerankers",
             "off,fast",
+            "--pair-caches",
+            "0",
         ],
         capture_output=True,
         text=True,
@@ -39,7 +41,10 @@ def test_bench_serve_compares_settings_in_one_run(seed_settings: Settings) -> No
     out = done.stdout
     assert re.match(r"CPU: .+; \d+ (of \d+ )?cores; ", out), out[:200]
     sections = re.split(r"^== QA_RERANKER=", out, flags=re.M)[1:]
-    assert [s.split("\n", 1)[0] for s in sections] == ["off", "fast"]
+    assert [s.split("\n", 1)[0] for s in sections] == [
+        "off QA_PAIR_CACHE=0",
+        "fast QA_PAIR_CACHE=0",
+    ]
     for section in sections:
         load = re.search(
             r"^2 clients x 2 s \+ 4 idle\s+(\d+)\s+([\d.]+)\s.*\s(\d+)$", section, re.M

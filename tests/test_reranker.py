@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from qa.errors import DependencyMissing
+from qa.config import Settings
+from qa.errors import DependencyMissing, InvalidSetting
 from qa.read.answer import Reader
 from qa.read.reader_model import DEFAULT_RERANK, HAND_SET, Gate, ReaderModel
 from qa.read.reranker import PACKAGED, AnswerSpan, CrossEncoder, best_span, load_cross_encoder
@@ -97,6 +98,7 @@ def _reader(
     *,
     linear: float = 0.0,
     ceiling: float | None = None,
+    cache_pairs: int = 0,
 ) -> tuple[Reader, list[Hit]]:
     raw, sentences, pos = "", [], 0
     for i, text in enumerate(texts):
@@ -116,7 +118,14 @@ def _reader(
         },
         gate=gate,
     )
-    reader = Reader(sentences, vectors, {"doc": ("Doc", raw)}, model=model, cross_encoder=scorer)
+    reader = Reader(
+        sentences,
+        vectors,
+        {"doc": ("Doc", raw)},
+        model=model,
+        cross_encoder=scorer,
+        cache_pairs=cache_pairs,
+    )
     chunk = Chunk(0, "doc", raw, 0, len(raw), 50, 0, len(texts) - 1)
     return reader, [Hit(chunk, 1.0, 1)]
 
@@ -215,6 +224,33 @@ def test_reading_ahead_on_idle_cores_reads_the_same_pairs_into_the_same_answer(
     assert pairs_read[0] <= pairs_read[1]  # read ahead: perhaps more read, never fewer
     if word == "rain":
         assert len(pairs_read[0]) == 2  # the third, read ahead or not, is not used
+
+
+def test_a_question_asked_again_is_answered_from_the_kept_readings() -> None:
+    scorer = KeywordScorer("town hall")
+    reader, hits = _reader(_FLOOD, scorer, depth=4, cache_pairs=16)
+    first = reader.read(_FLOOD_QUESTION, np.zeros(4, np.float32), hits)
+    read_once = sum(len(call) for call in scorer.calls)
+    again = reader.read(_FLOOD_QUESTION, np.zeros(4, np.float32), hits)
+    assert sum(len(call) for call in scorer.calls) == read_once  # nothing read a second time
+    assert (again.text, again.confidence, again.evidence) == (
+        first.text,
+        first.confidence,
+        first.evidence,
+    )
+    other = reader.read("Where did the flood reach?", np.zeros(4, np.float32), hits)
+    assert sum(len(call) for call in scorer.calls) > read_once  # another question is read
+    assert other.text == _FLOOD[1]
+
+
+def test_the_kept_readings_are_bounded_and_can_be_turned_off() -> None:
+    for cache_pairs, reads in ((0, 8), (2, 8), (4, 4)):
+        scorer = KeywordScorer("town hall")
+        reader, hits = _reader(_FLOOD, scorer, depth=4, cache_pairs=cache_pairs)
+        for _ in range(2):
+            reader.read(_FLOOD_QUESTION, np.zeros(4, np.float32), hits)
+        # Four pairs a question: two kept are pushed out before they are asked for again.
+        assert sum(len(call) for call in scorer.calls) == reads, cache_pairs
 
 
 def test_with_a_gate_what_the_cross_encoder_read_decides_whether_to_answer() -> None:
@@ -317,6 +353,34 @@ def test_fit_ceiling_is_a_high_quantile_of_the_logits() -> None:
     assert ceiling == 1998.0  # one logit in a thousand reaches it
     with pytest.raises(ValueError):
         fit_ceiling([])
+
+
+def test_ceilings_bound_each_linear_rank_and_after() -> None:
+    from qa.train.reranker_training import Reread, fit_ceiling, fit_ceilings
+
+    # The linear ranker's first sentences get the highest logits, as they do on SQuAD.
+    rereads = [
+        Reread(linear=(3.0, 2.0, 1.0), cross=(float(i), i / 2, i / 4), right=(True, False, False))
+        for i in range(2000)
+    ]
+    ceilings = fit_ceilings(rereads)
+    assert ceilings[0] == fit_ceiling(rereads)
+    assert ceilings == sorted(ceilings, reverse=True) and ceilings[2] < ceilings[0] / 2
+    assert ceilings[2] == 499.5  # one in a thousand of the third ranks' logits reaches it
+
+
+def test_a_ceiling_for_each_rank_stops_sooner_with_the_same_pick() -> None:
+    scorer = KeywordScorer("snow")  # the first sentence holds it: logit 1, the others 0
+    # A ceiling of 2 for all lets the third sentence (linear score a little lower) catch up in
+    # principle; one of 0 from the third rank on says it cannot.
+    reader, hits = _reader(_FLOOD, scorer, depth=4, linear=0.1, ceiling=2.0)
+    everywhere = reader.read(_FLOOD_QUESTION, np.zeros(4, np.float32), hits)
+    read_everywhere = sum(len(call) for call in scorer.calls)
+    scorer.calls.clear()
+    reader.model.rerank["ceilings"] = [2.0, 2.0, 0.0, 0.0]
+    by_rank = reader.read(_FLOOD_QUESTION, np.zeros(4, np.float32), hits)
+    assert sum(len(call) for call in scorer.calls) == 2 < read_everywhere
+    assert by_rank.text == everywhere.text == _FLOOD[0]
 
 
 def test_a_question_longer_than_the_window_still_scores(cross_encoder: CrossEncoder) -> None:
@@ -629,3 +693,10 @@ def test_a_low_overlap_sample_favours_questions_worded_unlike_their_answer(tmp_p
     assert all(g.question.startswith("Which engineer") for g in favoured)
     assert sum(map(question_overlap, favoured)) < sum(map(question_overlap, plain))
     assert plain == squad_groups(path, seed=0, limit=6)  # without it, sampling is as before
+
+
+def test_the_kept_readings_are_a_setting() -> None:
+    assert Settings.from_env({"QA_PAIR_CACHE": "0"}).pair_cache == 0
+    assert Settings().pair_cache > 0
+    with pytest.raises(InvalidSetting, match="QA_PAIR_CACHE=-1 must be 0"):
+        Settings(pair_cache=-1)

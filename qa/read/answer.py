@@ -114,6 +114,7 @@ class Reader:
         page_starts: Mapping[str, Sequence[int]] | None = None,
         term_stats: TermStats | None = None,
         related_terms: RelatedTerms | None = None,
+        cache_pairs: int = 0,
     ) -> None:
         """``documents`` maps doc_id to ``(title, raw_text)``; ``threshold`` overrides the model's.
 
@@ -126,6 +127,9 @@ class Reader:
         ``sentence_vectors`` embed each sentence alone, ``titled_vectors`` headed by its document's
         title (``qa.text.titled``; the bare ones when not given). The title tells which sentences
         are about the question's subject; only the bare sentence says whether it answers it.
+
+        ``cache_pairs``: how many of the cross-encoder's readings (question and sentence) to
+        keep for questions asked again.
         """
         self._sentences = sentences
         self._vectors = sentence_vectors
@@ -153,6 +157,7 @@ class Reader:
                 lambda: self.model.rerank,
                 self.shown_sentence,
                 lambda sid: self._sentences[sid].text,
+                cache_pairs,
             )
         )
         # The gate read after the cross-encoder, when there is one and the model has it.
@@ -320,7 +325,13 @@ class Reader:
         sentence = self._sentences[sid]
         before = self._sentences[sid - 1] if context and sid > 0 else None
         previous = before.text if before is not None and before.doc_id == sentence.doc_id else ""
-        return in_context(self._title(sentence.doc_id)[0], previous, sentence.text)
+        title = self._title(sentence.doc_id)[0]
+        import os  # EXPERIMENT
+
+        n = int(os.environ.get("QA_EXP_TITLE_WORDS", "0"))
+        if n:
+            title = " ".join(title.split()[:n])
+        return in_context(title, previous, sentence.text)
 
     def _evidence(
         self,

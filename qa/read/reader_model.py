@@ -102,8 +102,9 @@ class ReaderModel:
     threshold: float = 0.5
     provenance: Mapping[str, Any] = field(default_factory=dict)
     # With a cross-encoder: how many of the linear ranker's best sentences it rereads, and the
-    # final score = cross * its logit + linear * the linear score.
-    rerank: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RERANK))
+    # final score = cross * its logit + linear * the linear score; the logit no sentence is
+    # expected to pass ("ceiling"), and from each linear rank on ("ceilings", a list).
+    rerank: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_RERANK))
     # With a cross-encoder: the answer gate read after the reread (None: the confidence model
     # above decides before it).
     gate: Gate | None = None
