@@ -7,7 +7,8 @@ PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 
 .PHONY: install models index run test lint clean bench-squad bench-squad-v2 bench-seeds reranker reader gate \
-	bench-incremental bench-serve bench-encoders bench-scale bench-external reader-full reader-full-measure bench-batch bench-index
+	bench-incremental bench-serve bench-encoders bench-scale bench-external reader-full reader-full-measure \
+	reader-full-ship bench-batch bench-index
 
 # The CPU build of torch goes in first: installed later by sentence-transformers' dependency on
 # plain `torch`, pip would pull a multi-GB CUDA build instead.
@@ -123,6 +124,23 @@ reader-full-measure: index
 			--out reports/reader-full/$$(basename $$set .jsonl) || exit 1; done
 	QA_RERANKER=$(READER_EVAL) $(BIN)/python scripts/evaluate.py $(COVID_DEV)/questions.jsonl \
 		--index-dir build/covid-dev25 --fresh --out reports/reader-full/covid-dev25
+
+# Ship the complete full-scale run as the packaged cross-encoder: its weights into
+# qa/models/cross-encoder, how its score mixes with the linear one (and its reread ceilings)
+# refitted on SQuAD v1.1's calibration fifth, then its answer gate, both in qa/reader_model.json.
+# The fast student (QA_RERANKER=fast) keeps its own. About 10 minutes; then `make bench-seeds
+# bench-external bench-squad bench-squad-v2` to measure it.
+FULL_READER_FILES := config.json head.json model.safetensors tokenizer.json tokenizer_config.json
+reader-full-ship: index
+	$(BIN)/python scripts/train_full_reader.py --status | grep -q "; complete" \
+		|| { echo "the full-scale run is not complete: make reader-full"; exit 1; }
+	for f in $(FULL_READER_FILES); do \
+		cp checkpoints/cross-encoder-full/$$f qa/models/cross-encoder/$$f || exit 1; done
+	$(BIN)/qa index --corpus $(SQUAD_V1) --index-dir build/squad-v1.1
+	$(BIN)/python scripts/train_reranker.py --squad $(SQUAD_V1) --index-dir build/squad-v1.1 \
+		--mix-only --out qa/models/cross-encoder
+	$(BIN)/python scripts/train_gate.py --squad-v1 $(SQUAD_V1) --squad-v2 $(SQUAD_V2) \
+		--index-dir build/squad-v1.1 --seeds ../shared/eval/seeds-dev.jsonl --seeds-index index
 
 # Refit the reader's linear sentence ranker on 3,000 questions of SQuAD v1.1's fit articles (both
 # cross-encoders' reader models share it), then how each cross-encoder's score mixes with it, then

@@ -8,7 +8,8 @@ them reworded with WordNet (``qa.train.rewording``), plus SQuAD v2.0's unanswera
 the fit articles less the calibration fifth, starting from the shipped cross-encoder. Each call
 resumes the run saved in --state (a checkpoint every --checkpoint-minutes, and on Ctrl-C or
 SIGTERM) and stops after --minutes; the same command goes on where it stopped. When the run is
-complete it says so; `make reader-full-finish` then measures it against the shipped model.
+complete it says so; `make reader-full-measure` then measures it against the shipped model, and
+`make reader-full-ship` makes it the packaged one.
 """
 
 from __future__ import annotations
