@@ -325,13 +325,7 @@ class Reader:
         sentence = self._sentences[sid]
         before = self._sentences[sid - 1] if context and sid > 0 else None
         previous = before.text if before is not None and before.doc_id == sentence.doc_id else ""
-        title = self._title(sentence.doc_id)[0]
-        import os  # EXPERIMENT
-
-        n = int(os.environ.get("QA_EXP_TITLE_WORDS", "0"))
-        if n:
-            title = " ".join(title.split()[:n])
-        return in_context(title, previous, sentence.text)
+        return in_context(self._title(sentence.doc_id)[0], previous, sentence.text)
 
     def _evidence(
         self,
