@@ -23,7 +23,7 @@ from qa.embedding import Embedder
 from qa.errors import CorpusError, DocumentNotFound, IndexMismatch, InvalidRequest
 from qa.filters import NO_MATCH_MESSAGE, parse_filters
 from qa.ingest.cleaning import display_form
-from qa.read.answer import Evidence, Reader, TermStats
+from qa.read.answer import Evidence, Reader
 from qa.read.language import (
     SEARCH_TERMS_MESSAGE,
     looks_like_search_terms,
@@ -34,6 +34,7 @@ from qa.read.reader_model import ReaderModel
 from qa.read.related_terms import load_related_terms
 from qa.read.reranker import fitted_reader_model, load_cross_encoder
 from qa.read.retrieval import retriever_for
+from qa.read.terms import TermStats
 from qa.runtime import CROSS_ENCODER, available_cores, encoder_runtime, set_inference_threads
 from qa.schema import Answer, DocumentSummary, Hit, RankedAnswer
 from qa.store import IndexStore, LocalSearch, SourceChange, changed_sources

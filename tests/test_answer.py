@@ -10,10 +10,11 @@ from hypothesis import strategies as st
 from qa.ingest.cleaning import display_form
 from qa.pipeline import QAPipeline
 from qa.read import answer_types
-from qa.read.answer import Evidence, Reader, TermStats, confidence_features, question_terms
+from qa.read.answer import Evidence, Reader, confidence_features
 from qa.read.answer_types import candidate_spans, expected_type
 from qa.read.reader_model import FEATURES, HAND_SET, ReaderModel
 from qa.read.short_answer import short_answer
+from qa.read.terms import TermStats, question_terms
 from qa.schema import Answer, Chunk, Hit, Sentence
 
 

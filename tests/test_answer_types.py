@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from qa.read import answer_types
-from qa.read.answer import question_terms
 from qa.read.answer_types import (
     DATE,
     DURATION,
@@ -20,6 +19,7 @@ from qa.read.answer_types import (
     expected_type,
 )
 from qa.read.short_answer import short_answer
+from qa.read.terms import question_terms
 
 
 def texts(sentence: str, kind: str) -> list[str]:

@@ -187,7 +187,7 @@ def test_document_frequencies_count_the_texts_holding_each_term(tmp_path) -> Non
 
 
 def test_the_readers_term_weights_are_the_sentence_indexs(fixture_pipeline: QAPipeline) -> None:
-    from qa.read.answer import TermStats
+    from qa.read.terms import TermStats
     from qa.text import content_terms
 
     reader = fixture_pipeline._reader

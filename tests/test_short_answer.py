@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from qa.read import answer_types
-from qa.read.answer import question_terms
 from qa.read.short_answer import choose
+from qa.read.terms import question_terms
 
 TEXT = "The lighthouse was designed by Robert Stevenson in 1811 on the coast of Scotland."
 

@@ -10,66 +10,25 @@ the one to quote. Pure: no I/O, everything it needs is passed in (the cross-enco
 
 from __future__ import annotations
 
-import functools
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from qa.read import answer_types, short_answer
 from qa.read.evidence import Evidence
+from qa.read.features import SentenceFeatures
 from qa.read.reader_model import ReaderModel
 from qa.read.related_terms import RelatedTerms
 from qa.read.rereading import PairScorer, Reread, Rereader
+from qa.read.terms import TermStats, question_terms
 from qa.schema import Citation, Hit, Sentence, page_of
-from qa.text import STOPWORDS, content_terms, in_context, stem, words
+from qa.text import content_terms, in_context
 
-# Words that shape a question but are not what it is about.
-_QUESTION_FILLER = frozenset(
-    "kind type sort name named call called many much year years date day time person people thing "
-    "way happen happened exactly around approximately roughly".split()
-)
 # A neighbouring sentence joins the answer when it adds this share of the question's weight.
 _NEIGHBOUR_GAIN = 0.2
-_NONE: frozenset[str] = frozenset()
-# Sentences whose analysed terms are kept between questions (a few questions' candidates).
-_ANALYSED_SENTENCES = 4096
-# Documents whose titles (and their terms) are kept between questions.
-_TITLED_DOCUMENTS = 4096
 # Other answers than the first reread at most this many sentences in all.
 _MAX_REREAD = 20
-
-
-@dataclass(frozen=True)
-class TermStats:
-    """Inverse document frequencies over sentences; unseen terms weigh the most."""
-
-    idf: Mapping[str, float]
-    unseen_idf: float
-
-    @classmethod
-    def from_term_sets(cls, term_sets: Iterable[frozenset[str]]) -> TermStats:
-        df: dict[str, int] = {}
-        n = 0
-        for terms in term_sets:
-            n += 1
-            for term in terms:
-                df[term] = df.get(term, 0) + 1
-        return cls.from_frequencies(df, n)
-
-    @classmethod
-    def from_frequencies(cls, df: Mapping[str, int], n: int) -> TermStats:
-        """From how many of ``n`` sentences hold each term (e.g. the sentence BM25 index's)."""
-        idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
-        return cls(idf, math.log(1 + (n + 0.5) / 0.5))
-
-    def weight(self, term: str) -> float:
-        return self.idf.get(term, self.unseen_idf)
-
-    def known(self, term: str) -> bool:
-        """Whether any sentence of the collection holds ``term``."""
-        return term in self.idf
 
 
 @dataclass(frozen=True)
@@ -87,15 +46,6 @@ class Reading:
     closest: str | None = None
     # Other possible answers when several were asked for, best first, each from other sentences.
     others: tuple[Reading, ...] = ()
-
-
-def question_terms(question: str) -> frozenset[str]:
-    """The stemmed terms a good answer sentence should share with the question."""
-    return frozenset(
-        stem(w)
-        for w in words(question)
-        if w.lower() not in STOPWORDS and w.lower() not in _QUESTION_FILLER
-    )
 
 
 class Reader:
@@ -132,21 +82,19 @@ class Reader:
         keep for questions asked again.
         """
         self._sentences = sentences
-        self._vectors = sentence_vectors
-        self._titled_vectors = sentence_vectors if titled_vectors is None else titled_vectors
         self._documents = documents
-        self._related = related_terms
         self._page_starts: Mapping[str, Sequence[int]] = page_starts or {}
-        # A sentence's terms are read when it is a candidate or a candidate's neighbour, not all
-        # held at once: sets for every sentence took 28 MiB for SQuAD dev's 10,000 sentences,
-        # some 14 GB for the 5 million of a million chunks.
-        self._analysed = functools.lru_cache(maxsize=_ANALYSED_SENTENCES)(self._analyse)
         self._stats = term_stats or TermStats.from_term_sets(
             frozenset(content_terms(s.text)) for s in sentences
         )
-        # Kept for the documents that came up last: a loaded index reads a document's text (its
-        # title with it) when asked for, and a million documents' titles need not stay in memory.
-        self._title = functools.lru_cache(maxsize=_TITLED_DOCUMENTS)(self._read_title)
+        self._features = SentenceFeatures(
+            sentences,
+            sentence_vectors,
+            sentence_vectors if titled_vectors is None else titled_vectors,
+            documents,
+            self._stats,
+            related_terms,
+        )
         self.model = model or ReaderModel.load()
         self.cross_encoder = cross_encoder
         self._rereader = (
@@ -319,14 +267,6 @@ class Reader:
             return Reread.unread(scored)
         return self._rereader.rerank(question, scored, width)
 
-    def shown_sentence(self, sid: int, context: int = 0) -> str:
-        """A sentence as a cross-encoder reads it: headed by its document's title and, with
-        ``context`` 1, by the sentence before it in its document (``qa.text.in_context``)."""
-        sentence = self._sentences[sid]
-        before = self._sentences[sid - 1] if context and sid > 0 else None
-        previous = before.text if before is not None and before.doc_id == sentence.doc_id else ""
-        return in_context(self._title(sentence.doc_id)[0], previous, sentence.text)
-
     def _evidence(
         self,
         question: str,
@@ -335,96 +275,20 @@ class Reader:
         q_vector: np.ndarray,
         hits: Sequence[Hit],
     ) -> list[Evidence]:
-        best_hit: dict[int, Hit] = {}
-        for hit in hits:
-            for sid in range(hit.chunk.first_sentence, hit.chunk.last_sentence + 1):
-                best_hit.setdefault(sid, hit)
-        if not best_hit:
-            return []
-        top_score = max(hit.score for hit in hits) or 1.0
-        ids = sorted(best_hit)
-        q_vector = np.asarray(q_vector, dtype=np.float32)
-        dense = (self._vectors[ids] @ q_vector).tolist()
-        dense_titled = (self._titled_vectors[ids] @ q_vector).tolist()
-        links = self._related.of_question(question) if self._related is not None else {}
-        q_list = content_terms(question)
-        q_bigrams = frozenset(zip(q_list, q_list[1:], strict=False))
-        total = sum(self._stats.weight(t) for t in q_terms) or 1.0
-        # The same for every candidate: how much of the question the collection speaks of at all
-        # (a word or a WordNet relative of it anywhere). A question about something else names
-        # things no document holds; one asked in other words still names the collection's.
-        known = (
-            sum(
-                self._stats.weight(t)
-                for t in q_terms
-                if self._stats.known(t) or any(map(self._stats.known, links.get(t, _NONE)))
+        return [
+            Evidence(sid, self.model.score(features), rank, features)
+            for sid, rank, features in self._features.of_candidates(
+                question, q_terms, kind, q_vector, hits
             )
-            / total
-        )
-        evidence = []
-        for sid, similarity, titled_similarity in zip(ids, dense, dense_titled, strict=True):
-            features = self._features(sid, q_terms, q_bigrams, kind, total, links)
-            hit = best_hit[sid]
-            features["dense"] = similarity
-            features["dense_titled"] = titled_similarity
-            features["inv_rank"] = 1.0 / hit.rank
-            features["passage"] = hit.score / top_score
-            features["known"] = known
-            evidence.append(Evidence(sid, self.model.score(features), hit.rank, features))
-        return evidence
+        ]
 
-    def _features(
-        self,
-        sid: int,
-        q_terms: frozenset[str],
-        q_bigrams: frozenset[tuple[str, str]],
-        kind: str | None,
-        total: float,
-        links: Mapping[str, frozenset[str]],
-    ) -> dict[str, float]:
-        """Features of one sentence; ``total`` is the question terms' summed weight, ``links``
-        the stems linked to each question term (``RelatedTerms.of_question``)."""
-        terms, bigrams = self._analysed(sid)
-        sentence = self._sentences[sid]  # made from the mapped store at each lookup: once here
-        typed = kind is not None and short_answer.has_novel_span(sentence.text, q_terms, kind)
-        strict = kind in answer_types.STRICT_TYPES
-        window = self._window_terms(sid, sentence.doc_id)
-        return {
-            "cover": sum(self._stats.weight(t) for t in q_terms & terms) / total,
-            "window": sum(self._stats.weight(t) for t in q_terms & window) / total,
-            "related": sum(
-                self._stats.weight(t) for t in q_terms - window if links.get(t, _NONE) & window
-            )
-            / total,
-            "bigram": len(q_bigrams & bigrams) / len(q_bigrams) if q_bigrams else 0.0,
-            "novelty": len(terms - q_terms) / len(terms) if terms else 0.0,
-            "strict_hit": float(strict and typed),
-            "strict_miss": float(strict and not typed),
-            "soft_hit": float(kind is not None and not strict and typed),
-            "length": min(len(sentence.text.split()), 60) / 60,
-        }
-
-    def _analyse(self, sid: int) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
-        """A sentence's content terms and its adjacent term pairs."""
-        terms = content_terms(self._sentences[sid].text)
-        return frozenset(terms), frozenset(zip(terms, terms[1:], strict=False))
-
-    def _terms(self, sid: int) -> frozenset[str]:
-        return self._analysed(sid)[0]
-
-    def _window_terms(self, sid: int, doc_id: str) -> frozenset[str]:
-        """Terms of the sentence (of document ``doc_id``), its neighbours in the same document,
-        and the title."""
-        terms = set(self._terms(sid))
-        for other in (sid - 1, sid + 1):
-            if 0 <= other < len(self._sentences) and self._sentences[other].doc_id == doc_id:
-                terms |= self._terms(other)
-        return frozenset(terms | self._title(doc_id)[1])
-
-    def _read_title(self, doc_id: str) -> tuple[str, frozenset[str]]:
-        """A document's title and its content terms."""
-        title = self._documents[doc_id][0]
-        return title, frozenset(content_terms(title))
+    def shown_sentence(self, sid: int, context: int = 0) -> str:
+        """A sentence as a cross-encoder reads it: headed by its document's title and, with
+        ``context`` 1, by the sentence before it in its document (``qa.text.in_context``)."""
+        sentence = self._sentences[sid]
+        before = self._sentences[sid - 1] if context and sid > 0 else None
+        previous = before.text if before is not None and before.doc_id == sentence.doc_id else ""
+        return in_context(self._features.title(sentence.doc_id), previous, sentence.text)
 
     def _answer_span(self, sid: int, q_terms: frozenset[str]) -> list[int]:
         """The sentence, plus a neighbour that holds question words it lacks or that it leads into.
@@ -435,14 +299,14 @@ class Reader:
         sentence = self._sentences[sid]
         span = [sid]
         total = sum(self._stats.weight(t) for t in q_terms) or 1.0
-        missing = q_terms - self._terms(sid)
+        missing = q_terms - self._features.terms(sid)
         for other in (sid - 1, sid + 1):
             if (
                 not 0 <= other < len(self._sentences)
                 or self._sentences[other].doc_id != sentence.doc_id
             ):
                 continue
-            gain = sum(self._stats.weight(t) for t in missing & self._terms(other)) / total
+            gain = sum(self._stats.weight(t) for t in missing & self._features.terms(other)) / total
             leads_in = other == sid + 1 and (
                 len(sentence.text.split()) < 6 or sentence.text.rstrip().endswith(":")
             )
