@@ -402,7 +402,8 @@ def fit_ceiling(rereads: Sequence[Reread], from_rank: int = 0) -> float:
 def fit_ceilings(rereads: Sequence[Reread]) -> list[float]:
     """``fit_ceiling`` from each linear rank on: sentences the linear ranker put lower get lower
     logits too, so a bound for each rank stops sooner than one for all (SQuAD v1.1 calibration
-    fifth, the shipped cross-encoder: 3.30 pairs a question -> 2.69, no pick changed).
+    fifth, the cross-encoder before the full-scale one: 3.30 pairs a question -> 2.69, no pick
+    changed).
     """
     depth = max((len(r.cross) for r in rereads), default=0)
     return [fit_ceiling(rereads, rank) for rank in range(depth)]
