@@ -144,13 +144,11 @@ def _index(args: argparse.Namespace) -> int:
             settings, force=args.force, progress=not args.quiet, embed_step=embed_step
         )
     except OSError as exc:
-        # A full disk outside the build folder's own writes (the lock file, the model cache):
-        # the same one line as within them, never a traceback. Builds switch in atomically, so
-        # whatever was live still is.
+        # A full disk outside the build folder's own writes (the lock file, the model cache),
+        # permissions, a read-only file system: one line, never a traceback. Builds switch in
+        # atomically, so whatever was live still is.
         if is_disk_full(exc):
             raise disk_full(exc, settings.index_dir) from exc
-        # Permissions, a read-only file system: one line too. Builds switch in atomically, so
-        # whatever was live still is.
         where = f" ({exc.filename})" if exc.filename else ""
         raise IndexNotWritable(
             f"cannot build the index in {settings.index_dir}{where}: {exc.strerror or exc}; "

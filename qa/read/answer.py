@@ -258,7 +258,12 @@ class Reader:
         """The question's terms, its expected answer kind, and every candidate's evidence."""
         q_terms = question_terms(question) or frozenset(content_terms(question))
         kind = answer_types.expected_type(question)
-        return q_terms, kind, self._evidence(question, q_terms, kind, q_vector, hits)
+        candidates = self._features.of_candidates(question, q_terms, kind, q_vector, hits)
+        evidence = [
+            Evidence(sid, self.model.score(features), rank, features)
+            for sid, rank, features in candidates
+        ]
+        return q_terms, kind, evidence
 
     def _rerank(self, question: str, scored: list[Evidence], width: int = 1) -> Reread:
         """The cross-encoder's reread of ``scored`` (``qa.read.rereading``); without one, the
@@ -266,21 +271,6 @@ class Reader:
         if self._rereader is None:
             return Reread.unread(scored)
         return self._rereader.rerank(question, scored, width)
-
-    def _evidence(
-        self,
-        question: str,
-        q_terms: frozenset[str],
-        kind: str | None,
-        q_vector: np.ndarray,
-        hits: Sequence[Hit],
-    ) -> list[Evidence]:
-        return [
-            Evidence(sid, self.model.score(features), rank, features)
-            for sid, rank, features in self._features.of_candidates(
-                question, q_terms, kind, q_vector, hits
-            )
-        ]
 
     def shown_sentence(self, sid: int, context: int = 0) -> str:
         """A sentence as a cross-encoder reads it: headed by its document's title and, with
